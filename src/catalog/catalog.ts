@@ -41,7 +41,7 @@ export const CatalogSchema = z
         .strict(),
     ),
     /** USD per one whole unit of each currency, as exact decimal strings. */
-    fxRates: z.record(
+    fxRates: z.partialRecord(
       currency,
       z.string().refine((r) => {
         try {

@@ -1,6 +1,6 @@
-// One real Postgres server per test file, started on a free port and destroyed
+// One real Postgres server per test file, started on first use and destroyed
 // after the file's tests. Each test that wants isolation creates its own
-// database (cheap: a few ms).
+// database (a few ms).
 
 import { after } from 'node:test';
 import { randomUUID } from 'node:crypto';
@@ -8,15 +8,18 @@ import { PostgresServer } from '../../src/stack/postgresServer.ts';
 
 const servers = new Map<string, Promise<PostgresServer>>();
 
+// Registered at import time, so it is a file-level hook, not a hook of whichever test first asked for a server.
+after(async () => {
+  for (const server of servers.values()) await (await server).destroy();
+  servers.clear();
+});
+
 /** A server shared by the tests of the calling file; destroyed when the file finishes. */
 export function sharedPostgres(name = 'test'): Promise<PostgresServer> {
   let server = servers.get(name);
   if (!server) {
     server = PostgresServer.start({ name });
     servers.set(name, server);
-    after(async () => {
-      await (await server!).destroy();
-    });
   }
   return server;
 }

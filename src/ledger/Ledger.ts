@@ -1,0 +1,118 @@
+// The ledger database: Postgres, the system of record. Opening it applies the
+// numbered migrations in ./migrations.
+
+import pg from 'pg';
+import type { Catalog } from '../catalog/index.ts';
+import { migrate } from '../db/migrate.ts';
+import { commitOutcome, type CommitInput, type CommitResult } from './commitOutcome.ts';
+
+export interface LedgerOptions {
+  readonly databaseUrl: string;
+  readonly poolSize?: number;
+  /** Bound on every statement so a hung server surfaces as an error, not a stuck worker. */
+  readonly statementTimeoutMs?: number;
+  readonly connectionTimeoutMs?: number;
+}
+
+export const LEDGER_MIGRATIONS = new URL('./migrations/', import.meta.url);
+
+export class Ledger {
+  readonly pool: pg.Pool;
+
+  private constructor(pool: pg.Pool) {
+    this.pool = pool;
+  }
+
+  static async migrate(databaseUrl: string): Promise<string[]> {
+    return migrate({ databaseUrl, dir: LEDGER_MIGRATIONS, migrationsTable: 'ledger_migrations' });
+  }
+
+  /** Connects without migrating (services); see Ledger.migrate for set-up. */
+  static connect(options: LedgerOptions): Ledger {
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectionTimeoutMs ?? 2_000,
+      statement_timeout: options.statementTimeoutMs ?? 10_000,
+    });
+    // An idle client losing its server (failover, kill) must not crash the process.
+    pool.on('error', () => {});
+    return new Ledger(pool);
+  }
+
+  static async open(options: LedgerOptions): Promise<Ledger> {
+    await Ledger.migrate(options.databaseUrl);
+    return Ledger.connect(options);
+  }
+
+  async commit(input: CommitInput): Promise<CommitResult> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      return await commitOutcome(client, input);
+    } catch (err) {
+      broken = err as Error;
+      throw err;
+    } finally {
+      // A client whose connection died mid-transaction must not go back to the pool.
+      client.release(broken);
+    }
+  }
+
+  /** Records a failed provider call outside the charge transaction (best effort: it is diagnostics). */
+  async recordProviderError(checkoutId: string, receiveCount: number, detail: string): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO charge_attempts (checkout_id, receive_count, outcome, detail) VALUES ($1, $2, 'provider_error', $3)`,
+      [checkoutId, receiveCount, detail.slice(0, 500)],
+    );
+  }
+
+  async isRecorded(checkoutId: string): Promise<boolean> {
+    const res = await this.pool.query(`SELECT 1 FROM checkouts WHERE id = $1`, [checkoutId]);
+    return res.rowCount === 1;
+  }
+
+  /** A round trip, for readiness and for the breaker's half-open probe. */
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  /** Upserts creators, plans and the FX snapshot of a catalog, so charges can reference them. */
+  async seedCatalog(catalog: Catalog): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      for (const c of catalog.creators) {
+        await client.query(
+          `INSERT INTO creators (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name`,
+          [c.id, c.name],
+        );
+      }
+      for (const p of catalog.plans) {
+        await client.query(
+          `INSERT INTO plans (id, creator_id, name, currency, amount_minor, cadence) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (id) DO NOTHING`,
+          [p.id, p.creatorId, p.name, p.currency, p.amountMinor, p.cadence],
+        );
+      }
+      const rates: [string, string][] = [['USD', '1'], ...Object.entries(catalog.fxRates)];
+      for (const [currency, rate] of rates) {
+        await client.query(
+          `INSERT INTO fx_rate_snapshots (snapshot_id, currency, usd_per_unit) VALUES ($1, $2, $3)
+           ON CONFLICT (snapshot_id, currency) DO NOTHING`,
+          [catalog.fxSnapshotId, currency, rate],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

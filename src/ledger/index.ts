@@ -1,0 +1,3 @@
+export * from './Ledger.ts';
+export * from './commitOutcome.ts';
+export * from './settlementSchedule.ts';

@@ -1,0 +1,47 @@
+// A small deterministic catalog for tests: creators with known API keys.
+
+import { randomUUID } from 'node:crypto';
+import { parseCatalog, sha256, type Catalog } from '../../src/catalog/index.ts';
+
+export interface TestCatalog {
+  readonly catalog: Catalog;
+  /** apiKeys[i] belongs to catalog.creators[i]. */
+  readonly apiKeys: string[];
+}
+
+export function makeTestCatalog(creators = 2): TestCatalog {
+  const apiKeys: string[] = [];
+  const list = Array.from({ length: creators }, (_, i) => {
+    const key = `fbk_test_${i}_${randomUUID()}`;
+    apiKeys.push(key);
+    return { id: randomUUID(), name: `Creator ${i}`, apiKeySha256: [sha256(key)] };
+  });
+  const catalog = parseCatalog({
+    creators: list,
+    plans: list.flatMap((c, i) => [
+      { id: randomUUID(), creatorId: c.id, name: 'Monthly', currency: 'USD', amountMinor: '999', cadence: 'monthly' },
+      {
+        id: randomUUID(),
+        creatorId: c.id,
+        name: 'Yearly JPY',
+        currency: 'JPY',
+        amountMinor: String(12000 + i),
+        cadence: 'yearly',
+      },
+    ]),
+    fxRates: {
+      EUR: '1.0842',
+      GBP: '1.2675',
+      CAD: '0.7312',
+      AUD: '0.6541',
+      CHF: '1.1298',
+      BRL: '0.1987',
+      JPY: '0.0067',
+      KRW: '0.00074',
+      KWD: '3.2543',
+      BHD: '2.6525',
+    },
+    fxSnapshotId: 'fx-test-1',
+  });
+  return { catalog, apiKeys };
+}
