@@ -1,0 +1,108 @@
+// The checkout API as a Fastify app, built from its dependencies so tests can
+// build as many as they like and drive them with app.inject(). It validates,
+// records, enqueues and answers; it never touches the ledger database, so it
+// keeps accepting checkouts while the ledger is down.
+
+import Fastify, { type FastifyInstance } from 'fastify';
+import underPressure from '@fastify/under-pressure';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { CatalogIndex } from '../catalog/index.ts';
+import type { CheckoutIntake } from '../intake/CheckoutIntake.ts';
+import type { Queue } from '../queue/Queue.ts';
+import { fbError } from '../errors/index.ts';
+import { apiLogger } from './apiLogger.ts';
+import { ApiMetrics } from './apiMetrics.ts';
+import { checkoutRoutes } from './checkoutRoutes.ts';
+import { handleError, installErrorReplies } from './errorReplies.ts';
+
+/** 64 KiB: a checkout request is a few hundred bytes; anything near this is not one. */
+export const DEFAULT_BODY_LIMIT_BYTES = 65_536;
+/** Long enough for a slow queue DB (a drill adds 500 ms), short enough that clients are not left hanging. */
+export const DEFAULT_STORE_TIMEOUT_MS = 5_000;
+export const DEFAULT_RETRY_AFTER_SEC = 2;
+
+export interface LoadSheddingOptions {
+  /** Answer 503 FB_OVERLOADED while the event loop lags by more than this (default 1000 ms). */
+  readonly maxEventLoopDelayMs?: number;
+  /** ... or while event-loop utilisation exceeds this fraction (0..1; default off). */
+  readonly maxEventLoopUtilization?: number;
+}
+
+export interface BuildAppOptions {
+  readonly catalog: CatalogIndex;
+  readonly queue: Queue;
+  readonly intake: CheckoutIntake;
+  /** Parent logger; secrets are redacted on the API's child of it. Default: silent. */
+  readonly logger?: Logger;
+  readonly bodyLimitBytes?: number;
+  /** Where the API's metrics are registered (share it with the admin app to expose them). Default: a new one. */
+  readonly registry?: Registry;
+  readonly storeTimeoutMs?: number;
+  readonly retryAfterSec?: number;
+  /** false turns load shedding off. */
+  readonly loadShedding?: LoadSheddingOptions | false;
+}
+
+export interface CheckoutApp {
+  readonly app: FastifyInstance;
+  readonly metrics: ApiMetrics;
+}
+
+/** Builds the checkout API; `app.metrics` is reachable through the returned pair. */
+export function buildCheckoutApp(options: BuildAppOptions): CheckoutApp {
+  const bodyLimitBytes = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  const retryAfterSec = options.retryAfterSec ?? DEFAULT_RETRY_AFTER_SEC;
+  const logger = apiLogger(options.logger, { service: 'api' });
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: bodyLimitBytes,
+    // Errors Fastify raises before routing (a URL that does not decode) get our shape too.
+    frameworkErrors: (err, request, reply) => handleError(request, reply, err, bodyLimitBytes),
+    // A client that stops sending mid-body must not hold a socket forever.
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+  });
+  // Only JSON is accepted; Fastify's default text/plain parser would let a
+  // string body through to validation.
+  app.removeContentTypeParser('text/plain');
+
+  const metrics = new ApiMetrics(options.registry);
+  metrics.instrument(app);
+  installErrorReplies(app, bodyLimitBytes);
+
+  if (options.loadShedding !== false) {
+    const shedding = options.loadShedding ?? {};
+    void app.register(underPressure, {
+      maxEventLoopDelay: shedding.maxEventLoopDelayMs ?? 1_000,
+      maxEventLoopUtilization: shedding.maxEventLoopUtilization ?? 0,
+      pressureHandler: async () => {
+        throw fbError('FB_OVERLOADED', `The API is overloaded; retry after ${retryAfterSec} s with the same request.`, {
+          retryAfterSec,
+        });
+      },
+    });
+  }
+
+  checkoutRoutes(app, {
+    catalog: options.catalog,
+    queue: options.queue,
+    intake: options.intake,
+    metrics,
+    bodyLimitBytes,
+    store: {
+      timeoutMs: options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
+      retryAfterSec,
+      onUnavailable: (what, err, transient) => {
+        metrics.queueUnavailable.inc();
+        logger[transient ? 'warn' : 'error']({ err, what }, 'queue store call failed');
+      },
+    },
+  });
+  return { app, metrics };
+}
+
+/** The checkout API app. */
+export function buildApp(options: BuildAppOptions): FastifyInstance {
+  return buildCheckoutApp(options).app;
+}

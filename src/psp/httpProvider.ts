@@ -1,0 +1,158 @@
+// The PaymentProvider adapter for an HTTP provider speaking the sandbox's
+// protocol (POST /v1/captures with an Idempotency-Key). One request per call,
+// bounded by a timeout, no retries: the worker's policy decides what to retry,
+// from the table in retryableStatus().
+
+import { z } from 'zod';
+import { ProviderError, type CaptureRequest, type CaptureResult, type PaymentProvider } from './Provider.ts';
+
+/**
+ * A capture normally answers in milliseconds. Past 10 s the worker is better
+ * off giving up and asking again with the same key (which is safe) than
+ * holding a message: the queue's visibility timeout is 300 s and the worker's
+ * retries must fit well inside it.
+ */
+export const DEFAULT_CAPTURE_TIMEOUT_MS = 10_000;
+
+export interface HttpProviderOptions {
+  /** e.g. http://127.0.0.1:4100 */
+  readonly baseUrl: string | URL;
+  readonly timeoutMs?: number;
+  /** Injected in tests; the global fetch otherwise. */
+  readonly fetch?: typeof fetch;
+}
+
+const CaptureResponseSchema = z.object({
+  captureId: z.string().min(1),
+  status: z.enum(['captured', 'declined']),
+  declineCode: z.string().min(1).optional(),
+  amountMinor: z.string().regex(/^[0-9]+$/),
+  currency: z.string(),
+  idempotencyKey: z.string(),
+  createdAt: z.string(),
+});
+
+const ErrorBodySchema = z.object({
+  error: z.object({ code: z.string().min(1), message: z.string() }),
+});
+
+/**
+ * Statuses after which the same request may succeed: the provider's own
+ * failures (5xx), throttling (429), and request timeouts (408, 425). Every
+ * other 4xx says the request itself is wrong and will stay wrong.
+ */
+export function retryableStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408 || status === 425;
+}
+
+export class HttpPaymentProvider implements PaymentProvider {
+  readonly #url: URL;
+  readonly #timeoutMs: number;
+  readonly #fetch: typeof fetch;
+
+  constructor(options: HttpProviderOptions) {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_CAPTURE_TIMEOUT_MS;
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+      throw new RangeError(`timeoutMs must be a positive integer, got ${timeoutMs}`);
+    }
+    this.#url = new URL('/v1/captures', options.baseUrl);
+    this.#timeoutMs = timeoutMs;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  async capture(request: CaptureRequest): Promise<CaptureResult> {
+    const body = JSON.stringify({
+      checkoutId: request.checkoutId,
+      creatorId: request.creatorId,
+      customerRef: request.customerRef,
+      amountMinor: request.amountMinor.toString(),
+      currency: request.currency,
+    });
+    let status: number;
+    let text: string;
+    try {
+      // One signal bounds the whole exchange, body included.
+      const response = await this.#fetch(this.#url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': request.idempotencyKey },
+        body,
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      status = response.status;
+      text = await response.text();
+    } catch (err) {
+      throw transportError(err, this.#timeoutMs);
+    }
+
+    if (status === 200 || status === 201) return parseOutcome(request, status, text);
+    throw httpError(status, text);
+  }
+}
+
+export function createHttpProvider(options: HttpProviderOptions): PaymentProvider {
+  return new HttpPaymentProvider(options);
+}
+
+function transportError(err: unknown, timeoutMs: number): ProviderError {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
+    return new ProviderError('PSP_TIMEOUT', `provider did not answer within ${timeoutMs} ms`, {
+      retryable: true,
+      cause: err,
+    });
+  }
+  const detail = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
+  return new ProviderError('PSP_NETWORK', `provider unreachable: ${detail}`, { retryable: true, cause: err });
+}
+
+function httpError(status: number, text: string): ProviderError {
+  let code = `PSP_HTTP_${status}`;
+  let message = text.slice(0, 200);
+  try {
+    const parsed = ErrorBodySchema.safeParse(JSON.parse(text));
+    if (parsed.success) ({ code, message } = parsed.data.error);
+  } catch {
+    // Not JSON (a proxy's error page, say): the status alone decides.
+  }
+  return new ProviderError(code, `provider answered ${status} ${code}: ${message}`, {
+    retryable: retryableStatus(status),
+    statusCode: status,
+  });
+}
+
+function parseOutcome(request: CaptureRequest, status: number, text: string): CaptureResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw badResponse(status, 'body is not JSON', err);
+  }
+  const parsed = CaptureResponseSchema.safeParse(json);
+  if (!parsed.success) throw badResponse(status, z.prettifyError(parsed.error).replaceAll('\n', '; '));
+  const r = parsed.data;
+  // The key names one request; an answer about another one is a provider bug
+  // that no retry fixes, and must never be booked as this checkout's charge.
+  if (
+    r.idempotencyKey !== request.idempotencyKey ||
+    r.amountMinor !== request.amountMinor.toString() ||
+    r.currency !== request.currency
+  ) {
+    throw new ProviderError(
+      'PSP_MISMATCH',
+      `provider answered key ${r.idempotencyKey} with ${r.amountMinor} ${r.currency}; ` +
+        `asked key ${request.idempotencyKey} for ${request.amountMinor} ${request.currency}`,
+      { retryable: false, statusCode: status },
+    );
+  }
+  if (r.status === 'captured') return { outcome: 'captured', captureId: r.captureId };
+  if (r.declineCode === undefined) throw badResponse(status, 'declined without a declineCode');
+  return { outcome: 'declined', declineCode: r.declineCode, captureId: r.captureId };
+}
+
+function badResponse(status: number, detail: string, cause?: unknown): ProviderError {
+  // A success status with an unreadable body: retrying would read the same replay.
+  return new ProviderError('PSP_BAD_RESPONSE', `provider answered ${status} with an unreadable body: ${detail}`, {
+    retryable: false,
+    statusCode: status,
+    cause,
+  });
+}

@@ -1,0 +1,120 @@
+// Runs a Firebreak service (api, worker, psp) as a real child process — the
+// things a drill kills must be real processes. The child reports readiness
+// over an IPC channel ({ type: 'ready', ...ports }); its stdout and stderr go
+// to a log file so a failed drill can be read afterwards.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+
+export interface ServiceSpec {
+  readonly name: string;
+  /** Path of the entry module (a .ts file run directly by Node 24). */
+  readonly entry: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly logFile: string;
+  readonly readyTimeoutMs?: number;
+}
+
+export interface ReadyMessage {
+  readonly type: 'ready';
+  readonly [key: string]: unknown;
+}
+
+export class ServiceProcess {
+  readonly spec: ServiceSpec;
+  private child: ChildProcess | undefined;
+  private log: WriteStream | undefined;
+  private readyInfo: ReadyMessage | undefined;
+
+  constructor(spec: ServiceSpec) {
+    this.spec = spec;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get ready(): ReadyMessage {
+    if (!this.readyInfo) throw new Error(`${this.spec.name} is not ready`);
+    return this.readyInfo;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Starts the process and resolves with its ready message. */
+  async start(): Promise<ReadyMessage> {
+    if (this.running) throw new Error(`${this.spec.name} is already running`);
+    this.log ??= createWriteStream(this.spec.logFile, { flags: 'a' });
+    const child = fork(this.spec.entry, [], {
+      env: { ...minimalEnv(), ...this.spec.env },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      execArgv: ['--disable-warning=ExperimentalWarning'],
+    });
+    this.child = child;
+    child.stdout?.pipe(this.log, { end: false });
+    child.stderr?.pipe(this.log, { end: false });
+    const timeoutMs = this.spec.readyTimeoutMs ?? 30_000;
+    const ready = await new Promise<ReadyMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        child.kill('SIGKILL');
+        reject(new Error(`${this.spec.name} did not report ready within ${timeoutMs} ms; see ${this.spec.logFile}`));
+      }, timeoutMs);
+      const onMessage = (msg: unknown) => {
+        if (typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'ready') {
+          cleanup();
+          resolve(msg as ReadyMessage);
+        }
+      };
+      const onExit = (code: number | null, signal: string | null) => {
+        cleanup();
+        reject(
+          new Error(`${this.spec.name} exited before it was ready (code ${code}, signal ${signal}); see ${this.spec.logFile}`),
+        );
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+    this.readyInfo = ready;
+    return ready;
+  }
+
+  /** SIGKILL: no cleanup, no goodbye — a crash. Resolves once the process is gone. */
+  async kill(): Promise<void> {
+    await this.signal('SIGKILL', 10_000);
+  }
+
+  /** SIGTERM and wait for a graceful exit (SIGKILL after the grace period). */
+  async stop(graceMs = 10_000): Promise<void> {
+    await this.signal('SIGTERM', graceMs);
+    this.log?.end();
+    this.log = undefined;
+  }
+
+  private async signal(sig: NodeJS.Signals, graceMs: number): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill(sig);
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    try {
+      await exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Children get PATH and HOME, not the parent's secrets. */
+function minimalEnv(): Record<string, string> {
+  const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'NODE_OPTIONS'];
+  return Object.fromEntries(keep.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])));
+}

@@ -1,0 +1,98 @@
+// The payment worker as a process: `node src/worker/main.ts`. Configured by
+// environment variables; serves /livez, /readyz and /metrics on its own
+// loopback admin port; reports { type: 'ready', adminPort } over IPC.
+
+import Fastify from 'fastify';
+import pino from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { z } from 'zod';
+import { envInt, envUrl, parseEnv } from '../config/env.ts';
+import { isFirebreakError } from '../errors/index.ts';
+import { PostgresIntake } from '../intake/PostgresIntake.ts';
+import { Ledger } from '../ledger/index.ts';
+import { HttpProvider } from '../psp/httpProvider.ts';
+import { PostgresQueue } from '../queue/PostgresQueue.ts';
+import { PaymentWorker } from './paymentWorker.ts';
+
+const WorkerEnv = z.object({
+  LEDGER_DATABASE_URL: envUrl,
+  QUEUE_DATABASE_URL: envUrl,
+  PSP_URL: envUrl,
+  WORKER_HOST: z.string().default('127.0.0.1'),
+  WORKER_ADMIN_PORT: envInt(0, 65535).default(0),
+  WORKER_CONCURRENCY: envInt(1, 256).default(16),
+  QUEUE_VISIBILITY_TIMEOUT_SEC: envInt(1, 43_200).default(300),
+  QUEUE_MAX_RECEIVE_COUNT: envInt(1, 1000).default(3),
+  PSP_TIMEOUT_MS: envInt(100, 120_000).default(5_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+async function main(): Promise<void> {
+  const env = parseEnv(WorkerEnv, process.env, 'worker');
+  const logger = pino({ level: env.LOG_LEVEL, base: { service: 'worker', pid: process.pid } });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const queue = await PostgresQueue.open({
+    databaseUrl: env.QUEUE_DATABASE_URL,
+    visibilityTimeoutSec: env.QUEUE_VISIBILITY_TIMEOUT_SEC,
+    maxReceiveCount: env.QUEUE_MAX_RECEIVE_COUNT,
+  });
+  const intake = await PostgresIntake.open({ databaseUrl: env.QUEUE_DATABASE_URL });
+  const ledger = Ledger.connect({ databaseUrl: env.LEDGER_DATABASE_URL });
+  const provider = new HttpProvider({ baseUrl: env.PSP_URL, timeoutMs: env.PSP_TIMEOUT_MS });
+  const worker = new PaymentWorker({
+    queue,
+    intake,
+    ledger,
+    provider,
+    registry,
+    logger,
+    concurrency: env.WORKER_CONCURRENCY,
+    visibilityTimeoutSec: env.QUEUE_VISIBILITY_TIMEOUT_SEC,
+  });
+
+  // Liveness never checks dependencies; readiness does.
+  const admin = Fastify({ logger: false });
+  admin.get('/livez', () => ({ status: 'ok' }));
+  admin.get('/readyz', async (_req, reply) => {
+    try {
+      await ledger.ping();
+      return { status: 'ready' };
+    } catch (err) {
+      return reply.code(503).send({ status: 'not_ready', reason: `ledger: ${(err as Error).message}` });
+    }
+  });
+  admin.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  await admin.listen({ host: env.WORKER_HOST, port: env.WORKER_ADMIN_PORT });
+  const address = admin.server.address();
+  const adminPort = typeof address === 'object' && address ? address.port : env.WORKER_ADMIN_PORT;
+
+  worker.start();
+  logger.info({ adminPort, concurrency: env.WORKER_CONCURRENCY }, 'payment worker started');
+  process.send?.({ type: 'ready', adminPort });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'payment worker stopping');
+    void (async () => {
+      await worker.stop();
+      await Promise.allSettled([admin.close(), queue.close(), intake.close(), ledger.close()]);
+      logger.info('payment worker stopped');
+      process.disconnect?.();
+    })();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((err: unknown) => {
+  if (isFirebreakError(err)) {
+    process.stderr.write(`${err.code}: ${err.message}\n`);
+    process.exit(2);
+  }
+  pino().fatal({ err }, 'payment worker failed to start');
+  process.exit(1);
+});
