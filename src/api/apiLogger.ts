@@ -4,6 +4,7 @@
 // admin key must never reach a log line under any name.
 
 import pino, { type Logger } from 'pino';
+import type { FastifyBaseLogger } from 'fastify';
 
 export const REDACT_PATHS = [
   'req.headers.authorization',
@@ -34,7 +35,7 @@ function serializeRequest(req: LoggableRequest): Record<string, unknown> {
  * serializes requests with their headers. Fastify's per-request loggers are
  * children of it, so they inherit both.
  */
-export function apiLogger(parent: Logger | undefined, bindings: Record<string, unknown>): Logger {
+export function apiLogger(parent: Logger | undefined, bindings: Record<string, unknown>): FastifyBaseLogger {
   const base = parent ?? pino({ level: 'silent' });
   return base.child(bindings, {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },

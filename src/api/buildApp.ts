@@ -54,7 +54,7 @@ export function buildCheckoutApp(options: BuildAppOptions): CheckoutApp {
   const bodyLimitBytes = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const retryAfterSec = options.retryAfterSec ?? DEFAULT_RETRY_AFTER_SEC;
   const logger = apiLogger(options.logger, { service: 'api' });
-  const app = Fastify({
+  const app: FastifyInstance = Fastify({
     loggerInstance: logger,
     bodyLimit: bodyLimitBytes,
     // Errors Fastify raises before routing (a URL that does not decode) get our shape too.
@@ -76,11 +76,13 @@ export function buildCheckoutApp(options: BuildAppOptions): CheckoutApp {
     void app.register(underPressure, {
       maxEventLoopDelay: shedding.maxEventLoopDelayMs ?? 1_000,
       maxEventLoopUtilization: shedding.maxEventLoopUtilization ?? 0,
-      pressureHandler: async () => {
-        throw fbError('FB_OVERLOADED', `The API is overloaded; retry after ${retryAfterSec} s with the same request.`, {
-          retryAfterSec,
-        });
-      },
+      // A rejected promise goes to our error handler, which answers 503 with Retry-After.
+      pressureHandler: () =>
+        Promise.reject(
+          fbError('FB_OVERLOADED', `The API is overloaded; retry after ${retryAfterSec} s with the same request.`, {
+            retryAfterSec,
+          }),
+        ),
     });
   }
 

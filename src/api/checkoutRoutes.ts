@@ -19,6 +19,7 @@ import type { ApiMetrics } from './apiMetrics.ts';
 import { checkoutIdFor } from './checkoutId.ts';
 import { validateCheckoutRequest, type CheckoutRequest } from './checkoutRequest.ts';
 import { authenticateCreator, idempotencyKeyOf } from './requestHeaders.ts';
+import { refuseUnless } from './errorReplies.ts';
 import { storeCall, type StoreCallOptions } from './storeCall.ts';
 
 export interface CheckoutRoutesOptions {
@@ -61,9 +62,9 @@ export function checkoutRoutes(app: FastifyInstance, options: CheckoutRoutesOpti
 
   // Cheap header checks run before the body is read, so an unauthenticated
   // client cannot make us buffer 64 KiB and learns nothing from body errors.
-  const authenticate = async (request: FastifyRequest): Promise<void> => {
+  const authenticate = refuseUnless((request: FastifyRequest) => {
     authenticateCreator(request.headers.authorization, catalog);
-  };
+  });
 
   app.post(
     '/v1/checkouts',
@@ -71,9 +72,9 @@ export function checkoutRoutes(app: FastifyInstance, options: CheckoutRoutesOpti
       bodyLimit: options.bodyLimitBytes,
       onRequest: [
         authenticate,
-        async (request) => {
+        refuseUnless((request) => {
           idempotencyKeyOf(request.headers['idempotency-key']);
-        },
+        }),
       ],
     },
     async (request, reply): Promise<CheckoutAccepted> => {

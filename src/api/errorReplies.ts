@@ -4,7 +4,7 @@
 // that does not decode, an unknown route). Nothing unexpected leaks: an error
 // we did not make becomes a generic FB_INTERNAL 500, logged with its stack.
 
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { fbError, isFirebreakError, type FirebreakError } from '../errors/index.ts';
 
 type FastifyErrorLike = Partial<Pick<FastifyError, 'code' | 'statusCode'>> & Error;
@@ -96,4 +96,17 @@ export function installErrorReplies(app: FastifyInstance, bodyLimitBytes: number
       fbError('FB_NOT_FOUND', `No route matches ${request.method} on this path; check the method and the URL.`),
     );
   });
+}
+
+/** An onRequest hook from a check that throws a FirebreakError to refuse the request. */
+export function refuseUnless(check: (request: FastifyRequest) => void): onRequestHookHandler {
+  return (request, _reply, done) => {
+    try {
+      check(request);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    done();
+  };
 }

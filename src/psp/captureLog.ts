@@ -107,9 +107,14 @@ export class CaptureLog {
   append(record: CaptureRecord): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('capture log is closed'));
     if (this.#failed !== undefined) {
-      return Promise.reject(new Error('capture log failed earlier and accepts no more writes', { cause: this.#failed }));
+      return Promise.reject(
+        new Error('capture log failed earlier and accepts no more writes', { cause: this.#failed }),
+      );
     }
-    if (this.#byKey.has(record.idempotencyKey) || this.#pending.some((p) => p.record.idempotencyKey === record.idempotencyKey)) {
+    if (
+      this.#byKey.has(record.idempotencyKey) ||
+      this.#pending.some((p) => p.record.idempotencyKey === record.idempotencyKey)
+    ) {
       return Promise.reject(new Error(`idempotency key ${record.idempotencyKey} already has a result`));
     }
     return new Promise<void>((resolve, reject) => {
@@ -131,7 +136,8 @@ export class CaptureLog {
         const batch = this.#pending;
         this.#pending = [];
         try {
-          if (this.#failed !== undefined) throw new Error('capture log failed earlier', { cause: this.#failed });
+          if (this.#failed !== undefined)
+            throw new Error('capture log failed earlier', { cause: this.#failed });
           const bytes = Buffer.from(batch.map((p) => encodeCaptureLine(p.record)).join(''), 'utf8');
           let offset = 0;
           while (offset < bytes.length) {

@@ -79,7 +79,9 @@ export class CaptureService {
       try {
         await sleep(latencyMs, undefined, { signal: this.#deps.shutdown });
       } catch (err) {
-        throw pspError('PSP_UNAVAILABLE', 'The sandbox is shutting down; retry with the same key', { cause: err });
+        throw pspError('PSP_UNAVAILABLE', 'The sandbox is shutting down; retry with the same key', {
+          cause: err,
+        });
       }
     }
     // An outage switched on while this request waited out its latency applies to it too.
@@ -91,7 +93,10 @@ export class CaptureService {
     if (decideErrorBeforeCapture(seed, idempotencyKey, attempt, this.#deps.faults().errorRate)) {
       metrics.faults.inc({ fault: 'error_before_capture' });
       logger.info({ idempotencyKey, attempt }, 'injected error before capture');
-      throw pspError('PSP_TRANSIENT', 'Transient provider error; nothing was captured, retry with the same key');
+      throw pspError(
+        'PSP_TRANSIENT',
+        'Transient provider error; nothing was captured, retry with the same key',
+      );
     }
 
     const requestHash = requestHashOf(input);
@@ -127,7 +132,10 @@ export class CaptureService {
         });
       }
       (declineCode === null ? metrics.captures : metrics.declines).inc();
-      logger.debug({ idempotencyKey, captureId: record.captureId, status: record.status }, 'capture recorded');
+      logger.debug(
+        { idempotencyKey, captureId: record.captureId, status: record.status },
+        'capture recorded',
+      );
 
       if (decideErrorAfterCapture(seed, idempotencyKey, attempt, this.#deps.faults().errorAfterCaptureRate)) {
         metrics.faults.inc({ fault: 'error_after_capture' });
@@ -143,6 +151,9 @@ export class CaptureService {
   unavailableError(): PspHttpError | undefined {
     if (!this.#deps.faults().outage) return undefined;
     this.#deps.metrics.faults.inc({ fault: 'outage' });
-    return pspError('PSP_UNAVAILABLE', 'The provider is unavailable (injected outage); retry later with the same key');
+    return pspError(
+      'PSP_UNAVAILABLE',
+      'The provider is unavailable (injected outage); retry later with the same key',
+    );
   }
 }

@@ -70,7 +70,12 @@ export function decideDecline(seed: string, key: string, declineRate: number): D
   return DECLINE_CODES[d.readUInt8(0) % DECLINE_CODES.length] ?? 'card_declined';
 }
 
-export function decideErrorBeforeCapture(seed: string, key: string, attempt: number, errorRate: number): boolean {
+export function decideErrorBeforeCapture(
+  seed: string,
+  key: string,
+  attempt: number,
+  errorRate: number,
+): boolean {
   return draw(seed, 'error-before', key, attempt) < errorRate;
 }
 

@@ -45,7 +45,7 @@ export function retryableStatus(status: number): boolean {
   return status >= 500 || status === 429 || status === 408 || status === 425;
 }
 
-export class HttpPaymentProvider implements PaymentProvider {
+export class HttpProvider implements PaymentProvider {
   readonly #url: URL;
   readonly #timeoutMs: number;
   readonly #fetch: typeof fetch;
@@ -87,10 +87,6 @@ export class HttpPaymentProvider implements PaymentProvider {
     if (status === 200 || status === 201) return parseOutcome(request, status, text);
     throw httpError(status, text);
   }
-}
-
-export function createHttpProvider(options: HttpProviderOptions): PaymentProvider {
-  return new HttpPaymentProvider(options);
 }
 
 function transportError(err: unknown, timeoutMs: number): ProviderError {
@@ -150,9 +146,13 @@ function parseOutcome(request: CaptureRequest, status: number, text: string): Ca
 
 function badResponse(status: number, detail: string, cause?: unknown): ProviderError {
   // A success status with an unreadable body: retrying would read the same replay.
-  return new ProviderError('PSP_BAD_RESPONSE', `provider answered ${status} with an unreadable body: ${detail}`, {
-    retryable: false,
-    statusCode: status,
-    cause,
-  });
+  return new ProviderError(
+    'PSP_BAD_RESPONSE',
+    `provider answered ${status} with an unreadable body: ${detail}`,
+    {
+      retryable: false,
+      statusCode: status,
+      cause,
+    },
+  );
 }

@@ -26,7 +26,10 @@ export const SandboxEnvSchema = z.object({
   PSP_ERROR_RATE: rate.default(0),
   PSP_ERROR_AFTER_CAPTURE_RATE: rate.default(0),
   PSP_LATENCY_MS: integer(0, MAX_LATENCY_MS).default(0),
-  PSP_OUTAGE: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  PSP_OUTAGE: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   PSP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

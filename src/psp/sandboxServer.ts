@@ -52,7 +52,11 @@ const CaptureBodySchema = z
     amountMinor: z
       .string()
       .regex(/^[1-9][0-9]{0,12}$/, 'must be a positive integer number of minor units, as a string of digits')
-      .refine((s) => BigInt(s) <= MAX_AMOUNT_MINOR, `must be at most ${MAX_AMOUNT_MINOR}`),
+      // zod runs refinements even after the regex failed: guard BigInt, which throws on non-digits.
+      .refine(
+        (s) => !/^[0-9]+$/.test(s) || BigInt(s) <= MAX_AMOUNT_MINOR,
+        `must be at most ${MAX_AMOUNT_MINOR}`,
+      ),
     currency: z.enum(SUPPORTED_CURRENCIES as [CurrencyCode, ...CurrencyCode[]]),
   })
   .strict();
@@ -70,9 +74,13 @@ function parseIdempotencyKey(header: string | string[] | undefined): string {
     });
   }
   if (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header)) {
-    throw pspError('PSP_IDEMPOTENCY_KEY_INVALID', 'Idempotency-Key must be 1-255 printable ASCII characters', {
-      field: 'header.idempotency-key',
-    });
+    throw pspError(
+      'PSP_IDEMPOTENCY_KEY_INVALID',
+      'Idempotency-Key must be 1-255 printable ASCII characters',
+      {
+        field: 'header.idempotency-key',
+      },
+    );
   }
   return header;
 }
@@ -143,7 +151,8 @@ export async function buildSandboxApp(opts: SandboxOptions) {
   const seed = opts.seed ?? randomBytes(8).toString('hex');
   let faults: Faults = { ...NO_FAULTS, ...opts.faults };
   const parsedFaults = FaultsPatchSchema.safeParse(faults);
-  if (!parsedFaults.success) throw new RangeError(`invalid initial faults: ${z.prettifyError(parsedFaults.error)}`);
+  if (!parsedFaults.success)
+    throw new RangeError(`invalid initial faults: ${z.prettifyError(parsedFaults.error)}`);
 
   const metrics = createSandboxMetrics();
   const log = await CaptureLog.open(opts.dataDir, {
@@ -169,6 +178,9 @@ export async function buildSandboxApp(opts: SandboxOptions) {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
   });
+
+  // JSON only: a text body is a client bug, and 415 says so more plainly than a schema error.
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('preClose', (done) => {
     shutdown.abort(new Error('sandbox shutting down'));
@@ -197,7 +209,9 @@ export async function buildSandboxApp(opts: SandboxOptions) {
     }
     const given = request.headers['x-control-key'];
     if (typeof given !== 'string' || !sameSecret(given, opts.controlKey)) {
-      return pspError('PSP_UNAUTHORIZED', 'x-control-key is missing or wrong', { field: 'header.x-control-key' });
+      return pspError('PSP_UNAUTHORIZED', 'x-control-key is missing or wrong', {
+        field: 'header.x-control-key',
+      });
     }
     return undefined;
   };

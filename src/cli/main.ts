@@ -1,0 +1,50 @@
+// The firebreak command line. Errors print one line with a stable code and
+// what to do next; never a stack trace.
+
+import { isFirebreakError } from '../errors/index.ts';
+import { DLQ_HELP, dlqCommand } from './dlqCommand.ts';
+import { DRILL_HELP, drillCommand } from './drillCommand.ts';
+
+const HELP = `firebreak — a checkout that never loses or double-charges a payment, and the drills that prove it
+
+Commands:
+${DRILL_HELP}
+
+${DLQ_HELP}
+
+firebreak help     this text
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'drill':
+      return drillCommand(rest);
+    case 'dlq':
+      return dlqCommand(rest);
+    case 'help':
+    case '--help':
+    case '-h':
+    case undefined:
+      process.stdout.write(HELP);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`FB_USAGE: unknown command ${JSON.stringify(command)}. Run "firebreak help".\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (isFirebreakError(err)) {
+      process.stderr.write(`${err.code}: ${err.message}\n`);
+      process.exitCode = err.code === 'FB_USAGE' || err.code === 'FB_CONFIG_INVALID' ? 2 : 1;
+      return;
+    }
+    process.stderr.write(`FB_INTERNAL: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,225 @@
+// `firebreak drill` on the embedded default: bring up a throwaway stack, send
+// a seeded burst of checkouts (with provider declines and errors), wait for
+// every accepted checkout to settle, audit the invariants from outside, and
+// tear everything down.
+
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { audit } from '../audit/auditor.ts';
+import { invariantsHold, type InvariantVerdicts } from '../audit/invariants.ts';
+import { countDeadLetters } from '../audit/queueAudit.ts';
+import { SeededRandom } from '../util/seededRandom.ts';
+import { waitFor } from '../util/waitFor.ts';
+import { makeDrillCatalog } from './drillCatalog.ts';
+import { EmbeddedStack, type ProviderFaults } from './embeddedStack.ts';
+import { planTraffic, sendTraffic } from './traffic.ts';
+
+export interface DrillOptions {
+  readonly seed: string;
+  readonly checkouts: number;
+  readonly creators: number;
+  readonly clientConcurrency: number;
+  readonly workerConcurrency: number;
+  readonly visibilityTimeoutSec: number;
+  readonly maxReceiveCount: number;
+  readonly settleTimeoutSec: number;
+  readonly providerFaults: ProviderFaults;
+  readonly keepWorkDir: boolean;
+  readonly progress: (line: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface DrillResult {
+  readonly verdict: 'pass' | 'fail';
+  readonly seed: string;
+  readonly mode: 'embedded';
+  readonly accepted: number;
+  readonly charged: number;
+  readonly declined: number;
+  readonly deadLettered: number;
+  readonly lost: number;
+  readonly doubleCharged: number;
+  readonly unbookedCaptures: number;
+  readonly driftCents: number;
+  readonly unbalancedTransactions: number;
+  readonly outOfOrder: number;
+  readonly rejected: number;
+  readonly clientVisibleErrors: number;
+  readonly clientRetries: number;
+  readonly redeliveries: number;
+  readonly acceptLatencyMs: { readonly p50: number; readonly p99: number };
+  readonly throughput: { readonly acceptedPerSec: number; readonly settledPerSec: number };
+  readonly durationsMs: { readonly boot: number; readonly traffic: number; readonly settle: number; readonly total: number };
+  readonly providerFaults: ProviderFaults;
+  readonly violations: string[];
+  readonly versions: { readonly node: string; readonly postgres: string };
+  readonly workDir: string | null;
+}
+
+export const DEFAULT_DRILL_OPTIONS = {
+  seed: '1',
+  checkouts: 1000,
+  creators: 50,
+  clientConcurrency: 32,
+  workerConcurrency: 16,
+  // Short on purpose: a drill measures recovery in seconds, so a crashed
+  // worker's messages must come back quickly. Production uses 300 s.
+  visibilityTimeoutSec: 15,
+  maxReceiveCount: 3,
+  settleTimeoutSec: 300,
+  providerFaults: { declineRate: 0.08, errorRate: 0.05, errorAfterCaptureRate: 0.02, latencyMs: 0 },
+  keepWorkDir: false,
+} as const;
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 100) / 100;
+}
+
+async function scrapeCounter(url: string, name: string): Promise<number> {
+  const text = await fetch(url, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text());
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(name))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1) ?? 0), 0);
+}
+
+async function serverVersion(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    return (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export async function runDrill(o: DrillOptions): Promise<DrillResult> {
+  const t0 = performance.now();
+  const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
+  const say = (line: string) => o.progress(`[${elapsed()}] ${line}`);
+  const rng = new SeededRandom(o.seed);
+  const drillCatalog = makeDrillCatalog(rng, o.creators);
+  const planned = planTraffic(rng, drillCatalog, o.checkouts);
+  const workDir = await mkdtemp(join(tmpdir(), 'firebreak-drill-'));
+  say(`seed ${o.seed}: ${o.checkouts} checkouts over ${o.creators} creators; work dir ${workDir}`);
+
+  const stack = await EmbeddedStack.start({
+    workDir,
+    drillCatalog,
+    rng,
+    seed: o.seed,
+    visibilityTimeoutSec: o.visibilityTimeoutSec,
+    maxReceiveCount: o.maxReceiveCount,
+    workerConcurrency: o.workerConcurrency,
+    providerFaults: o.providerFaults,
+    onProgress: say,
+  });
+  const onAbort = () => void stack.stop({ keepWorkDir: o.keepWorkDir });
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const bootMs = performance.now() - t0;
+    say(`stack up in ${(bootMs / 1000).toFixed(1)}s: api ${stack.apiUrl}, provider ${stack.pspUrl}`);
+
+    const tTraffic = performance.now();
+    let lastReported = 0;
+    const traffic = await sendTraffic({
+      apiUrl: stack.apiUrl,
+      planned,
+      concurrency: o.clientConcurrency,
+      signal: o.signal,
+      onProgress: (done, total) => {
+        if (done === total || performance.now() - lastReported > 1_000) {
+          lastReported = performance.now();
+          say(`traffic: ${done}/${total} sent`);
+        }
+      },
+    });
+    const trafficMs = performance.now() - tTraffic;
+    say(`traffic done: ${traffic.accepted.length} accepted, ${traffic.failed.length} not accepted`);
+
+    const tSettle = performance.now();
+    const ledgerPool = new pg.Pool({ connectionString: stack.ledgerUrl, max: 1 });
+    const queuePool = new pg.Pool({ connectionString: stack.queueUrl, max: 1 });
+    ledgerPool.on('error', () => {});
+    queuePool.on('error', () => {});
+    let lastSettled = -1;
+    try {
+      await waitFor(
+        'every accepted checkout to settle',
+        async () => {
+          const settled = Number((await ledgerPool.query<{ n: string }>('SELECT count(*) n FROM checkouts')).rows[0]?.n);
+          const dead = await countDeadLetters(queuePool);
+          if (settled + dead !== lastSettled) {
+            lastSettled = settled + dead;
+            say(`settling: ${settled} in the ledger, ${dead} dead-lettered of ${traffic.accepted.length}`);
+          }
+          return settled + dead >= traffic.accepted.length;
+        },
+        { timeoutMs: o.settleTimeoutSec * 1000, intervalMs: 500 },
+      ).catch((err: unknown) => say(`${(err as Error).message}; auditing what is there`));
+    } finally {
+      await Promise.allSettled([ledgerPool.end(), queuePool.end()]);
+    }
+    const settleMs = performance.now() - tSettle;
+
+    say('auditing the ledger, the queue and the provider record');
+    const verdicts: InvariantVerdicts = await audit({
+      ledgerUrl: stack.ledgerUrl,
+      queueUrl: stack.queueUrl,
+      providerDataDir: stack.pspDataDir,
+      accepted: traffic.accepted,
+    });
+    const redeliveries = await scrapeCounter(
+      `http://127.0.0.1:${String(stack.worker?.ready.adminPort)}/metrics`,
+      'checkout_service_retry_count',
+    ).catch(() => -1);
+    const postgresVersion = await serverVersion(stack.ledgerUrl);
+    const ok = invariantsHold(verdicts) && traffic.failed.length === 0;
+    const violations = [...verdicts.violations];
+    if (traffic.failed.length > 0) violations.push(`api: ${traffic.failed.length} checkouts were never accepted`);
+    return {
+      verdict: ok ? 'pass' : 'fail',
+      seed: o.seed,
+      mode: 'embedded',
+      accepted: verdicts.accepted,
+      charged: verdicts.charged,
+      declined: verdicts.declined,
+      deadLettered: verdicts.deadLettered,
+      lost: verdicts.lost,
+      doubleCharged: verdicts.doubleCharged,
+      unbookedCaptures: verdicts.unbookedCaptures,
+      driftCents: Number(verdicts.driftCents),
+      unbalancedTransactions: verdicts.unbalancedTransactions,
+      outOfOrder: verdicts.outOfOrder,
+      rejected: traffic.failed.length,
+      clientVisibleErrors: traffic.clientVisibleErrors,
+      clientRetries: traffic.clientRetries,
+      redeliveries,
+      acceptLatencyMs: { p50: percentile(traffic.acceptLatenciesMs, 50), p99: percentile(traffic.acceptLatenciesMs, 99) },
+      throughput: {
+        acceptedPerSec: Math.round((traffic.accepted.length / trafficMs) * 1000),
+        settledPerSec: Math.round(((verdicts.charged + verdicts.declined) / (trafficMs + settleMs)) * 1000),
+      },
+      durationsMs: {
+        boot: Math.round(bootMs),
+        traffic: Math.round(trafficMs),
+        settle: Math.round(settleMs),
+        total: Math.round(performance.now() - t0),
+      },
+      providerFaults: o.providerFaults,
+      violations,
+      versions: { node: process.version, postgres: postgresVersion },
+      workDir: o.keepWorkDir ? workDir : null,
+    };
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+    say(o.keepWorkDir ? `stopping the stack (keeping ${workDir})` : 'stopping the stack and removing its files');
+    await stack.stop({ keepWorkDir: o.keepWorkDir });
+  }
+}
