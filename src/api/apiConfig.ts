@@ -32,9 +32,12 @@ export const ApiConfigSchema = z.object({
   ADMIN_KEY_SHA256: z
     .string({ error: 'ADMIN_KEY_SHA256 is required: the sha256 hex digest of the admin key' })
     .regex(/^[0-9a-f]{64}$/, {
-      error: 'ADMIN_KEY_SHA256 must be the lowercase hex sha256 digest (64 characters) of the admin key, not the key',
+      error:
+        'ADMIN_KEY_SHA256 must be the lowercase hex sha256 digest (64 characters) of the admin key, not the key',
     }),
-  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  LOG_LEVEL: z
+    .enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
+    .default('info'),
 });
 
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;

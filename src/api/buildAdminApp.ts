@@ -38,9 +38,7 @@ export interface BuildAdminAppOptions {
 }
 
 const limitQuery = z.object({ limit: z.coerce.number().int().min(1).max(DLQ_LIST_MAX).optional() });
-const redriveBody = z
-  .object({ messageIds: z.array(z.string().min(1).max(200)).min(1).max(DLQ_LIST_MAX).optional() })
-  .strict();
+const redriveBody = z.object({ messageIds: z.array(z.guid()).min(1).max(DLQ_LIST_MAX).optional() }).strict();
 
 export function buildAdminApp(options: BuildAdminAppOptions): FastifyInstance {
   const logger = apiLogger(options.logger, { service: 'api-admin' });
@@ -102,7 +100,11 @@ export function buildAdminApp(options: BuildAdminAppOptions): FastifyInstance {
         field: 'query.limit',
       });
     }
-    const letters = await storeCall('queue.listDeadLetters', () => queue.listDeadLetters(query.data.limit ?? DLQ_LIST_DEFAULT), store);
+    const letters = await storeCall(
+      'queue.listDeadLetters',
+      () => queue.listDeadLetters(query.data.limit ?? DLQ_LIST_DEFAULT),
+      store,
+    );
     return {
       deadLetters: letters.map((d) => ({
         messageId: d.messageId,
@@ -122,7 +124,7 @@ export function buildAdminApp(options: BuildAdminAppOptions): FastifyInstance {
     if (!parsed.success) {
       throw fbError(
         'FB_INVALID_FIELD',
-        `The body must be {} to redrive every dead letter, or {"messageIds": [...]} with 1 to ${DLQ_LIST_MAX} message ids.`,
+        `The body must be {} to redrive every dead letter, or {"messageIds": [...]} with 1 to ${DLQ_LIST_MAX} message ids (UUIDs from GET /v1/admin/dlq).`,
         { field: 'body.messageIds' },
       );
     }

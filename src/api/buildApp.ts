@@ -79,9 +79,13 @@ export function buildCheckoutApp(options: BuildAppOptions): CheckoutApp {
       // A rejected promise goes to our error handler, which answers 503 with Retry-After.
       pressureHandler: () =>
         Promise.reject(
-          fbError('FB_OVERLOADED', `The API is overloaded; retry after ${retryAfterSec} s with the same request.`, {
-            retryAfterSec,
-          }),
+          fbError(
+            'FB_OVERLOADED',
+            `The API is overloaded; retry after ${retryAfterSec} s with the same request.`,
+            {
+              retryAfterSec,
+            },
+          ),
         ),
     });
   }

@@ -80,7 +80,10 @@ function shapeError(error: z.ZodError): ValidationResult {
   if (typeof name === 'string' && Object.hasOwn(FIELD_HINTS, name)) {
     const field = name as (typeof FIELDS)[number];
     const missing = issue.code === 'invalid_type' && issue.input === undefined;
-    return invalid(`body.${field}`, missing ? `body.${field} is required; ${FIELD_HINTS[field]}.` : `${FIELD_HINTS[field]}.`);
+    return invalid(
+      `body.${field}`,
+      missing ? `body.${field} is required; ${FIELD_HINTS[field]}.` : `${FIELD_HINTS[field]}.`,
+    );
   }
   return invalid('body', 'The request body is not a valid checkout request.');
 }
@@ -109,7 +112,8 @@ function lookupCreator(catalog: CatalogIndex, id: string): Creator | undefined {
 }
 
 const AMOUNT_REASONS = {
-  not_integer: 'body.amountMinor must be a whole number of minor units (cents for USD), like "1999"; no fractions',
+  not_integer:
+    'body.amountMinor must be a whole number of minor units (cents for USD), like "1999"; no fractions',
   not_positive: 'body.amountMinor must be greater than zero',
   too_large: 'body.amountMinor is above the maximum of 1000000000000 minor units for one charge',
 } as const;
@@ -119,7 +123,11 @@ const AMOUNT_REASONS = {
  * (shape, creator, then plan or amount and currency), so a request with
  * several faults always gets the same answer.
  */
-export function validateCheckoutRequest(body: unknown, caller: Creator, catalog: CatalogIndex): ValidationResult {
+export function validateCheckoutRequest(
+  body: unknown,
+  caller: Creator,
+  catalog: CatalogIndex,
+): ValidationResult {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return invalid(
       'body',
@@ -140,13 +148,22 @@ export function validateCheckoutRequest(body: unknown, caller: Creator, catalog:
     );
   }
   if (!hasPlan && !hasAmount && !hasCurrency) {
-    return invalid('body.planId', 'body.planId is required, unless you send body.amountMinor and body.currency.');
+    return invalid(
+      'body.planId',
+      'body.planId is required, unless you send body.amountMinor and body.currency.',
+    );
   }
   if (!hasPlan && !hasCurrency) {
-    return invalid('body.currency', `body.currency is required with body.amountMinor; ${FIELD_HINTS.currency}.`);
+    return invalid(
+      'body.currency',
+      `body.currency is required with body.amountMinor; ${FIELD_HINTS.currency}.`,
+    );
   }
   if (!hasPlan && !hasAmount) {
-    return invalid('body.amountMinor', `body.amountMinor is required with body.currency; ${FIELD_HINTS.amountMinor}.`);
+    return invalid(
+      'body.amountMinor',
+      `body.amountMinor is required with body.currency; ${FIELD_HINTS.amountMinor}.`,
+    );
   }
 
   const creator = lookupCreator(catalog, input.creatorId);
@@ -176,9 +193,13 @@ export function validateCheckoutRequest(body: unknown, caller: Creator, catalog:
     if (plan === undefined || plan.creatorId !== creator.id || !isCurrencyCode(plan.currency)) {
       return {
         ok: false,
-        error: fbError('FB_UNKNOWN_PLAN', `body.planId ${input.planId} is not one of your plans; check the plan id.`, {
-          field: 'body.planId',
-        }),
+        error: fbError(
+          'FB_UNKNOWN_PLAN',
+          `body.planId ${input.planId} is not one of your plans; check the plan id.`,
+          {
+            field: 'body.planId',
+          },
+        ),
       };
     }
     return {
@@ -189,7 +210,13 @@ export function validateCheckoutRequest(body: unknown, caller: Creator, catalog:
         planId: plan.id,
         amountMinor: plan.amountMinor,
         currency: plan.currency,
-        requestHash: requestHashOf({ ...input, creatorId: creator.id, planId: plan.id, amountMinor: null, currency: null }),
+        requestHash: requestHashOf({
+          ...input,
+          creatorId: creator.id,
+          planId: plan.id,
+          amountMinor: null,
+          currency: null,
+        }),
       },
     };
   }

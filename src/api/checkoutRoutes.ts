@@ -11,7 +11,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { CatalogIndex } from '../catalog/index.ts';
-import { CheckoutMessageSchema, encodeCheckoutMessage, type CheckoutMessage } from '../checkout/checkoutMessage.ts';
+import {
+  CheckoutMessageSchema,
+  encodeCheckoutMessage,
+  type CheckoutMessage,
+} from '../checkout/checkoutMessage.ts';
 import type { CheckoutIntake, IntakeRecord } from '../intake/CheckoutIntake.ts';
 import type { Queue } from '../queue/Queue.ts';
 import { fbError } from '../errors/index.ts';
@@ -82,9 +86,13 @@ export function checkoutRoutes(app: FastifyInstance, options: CheckoutRoutesOpti
       const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key']);
       if (request.body === undefined) {
         // Fastify only skips parsing when there is no Content-Type and no body.
-        throw fbError('FB_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json; send the body as JSON.', {
-          field: 'header.content-type',
-        });
+        throw fbError(
+          'FB_UNSUPPORTED_MEDIA_TYPE',
+          'Content-Type must be application/json; send the body as JSON.',
+          {
+            field: 'header.content-type',
+          },
+        );
       }
       const validated = validateCheckoutRequest(request.body, creator, catalog);
       if (!validated.ok) throw validated.error;
@@ -124,34 +132,34 @@ export function checkoutRoutes(app: FastifyInstance, options: CheckoutRoutesOpti
     },
   );
 
-  app.get<{ Params: { id: string } }>(
-    '/v1/checkouts/:id',
-    { onRequest: [authenticate] },
-    async (request) => {
-      const creator = authenticateCreator(request.headers.authorization, catalog);
-      const parsedId = checkoutIdParam.safeParse(request.params.id);
-      if (!parsedId.success) {
-        throw fbError('FB_INVALID_FIELD', 'The checkout id in the URL must be the checkoutId (a UUID) you were given.', {
+  app.get<{ Params: { id: string } }>('/v1/checkouts/:id', { onRequest: [authenticate] }, async (request) => {
+    const creator = authenticateCreator(request.headers.authorization, catalog);
+    const parsedId = checkoutIdParam.safeParse(request.params.id);
+    if (!parsedId.success) {
+      throw fbError(
+        'FB_INVALID_FIELD',
+        'The checkout id in the URL must be the checkoutId (a UUID) you were given.',
+        {
           field: 'params.id',
-        });
-      }
-      const checkoutId = parsedId.data.toLowerCase();
-      const record = await store('intake.get', () => intake.get(checkoutId));
-      // Another creator's checkout is answered exactly like a missing one, so
-      // checkout ids cannot be probed across creators.
-      if (record === null || record.creatorId !== creator.id) {
-        throw fbError('FB_NOT_FOUND', `No checkout ${checkoutId} exists for your API key; check the id.`, {
-          field: 'params.id',
-        });
-      }
-      return {
-        checkoutId: record.checkoutId,
-        status: record.status,
-        statusUrl: statusUrlOf(record.checkoutId),
-        detail: record.detail,
-        receivedAt: record.receivedAt.toISOString(),
-        updatedAt: record.updatedAt.toISOString(),
-      };
-    },
-  );
+        },
+      );
+    }
+    const checkoutId = parsedId.data.toLowerCase();
+    const record = await store('intake.get', () => intake.get(checkoutId));
+    // Another creator's checkout is answered exactly like a missing one, so
+    // checkout ids cannot be probed across creators.
+    if (record === null || record.creatorId !== creator.id) {
+      throw fbError('FB_NOT_FOUND', `No checkout ${checkoutId} exists for your API key; check the id.`, {
+        field: 'params.id',
+      });
+    }
+    return {
+      checkoutId: record.checkoutId,
+      status: record.status,
+      statusUrl: statusUrlOf(record.checkoutId),
+      detail: record.detail,
+      receivedAt: record.receivedAt.toISOString(),
+      updatedAt: record.updatedAt.toISOString(),
+    };
+  });
 }

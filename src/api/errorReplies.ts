@@ -4,7 +4,13 @@
 // that does not decode, an unknown route). Nothing unexpected leaks: an error
 // we did not make becomes a generic FB_INTERNAL 500, logged with its stack.
 
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  onRequestHookHandler,
+} from 'fastify';
 import { fbError, isFirebreakError, type FirebreakError } from '../errors/index.ts';
 
 type FastifyErrorLike = Partial<Pick<FastifyError, 'code' | 'statusCode'>> & Error;
@@ -15,10 +21,14 @@ export function toFirebreakError(err: unknown, bodyLimitBytes: number): Firebrea
   const e = (err instanceof Error ? err : new Error(String(err))) as FastifyErrorLike;
   switch (e.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return fbError('FB_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json; send the body as JSON.', {
-        field: 'header.content-type',
-        cause: e,
-      });
+      return fbError(
+        'FB_UNSUPPORTED_MEDIA_TYPE',
+        'Content-Type must be application/json; send the body as JSON.',
+        {
+          field: 'header.content-type',
+          cause: e,
+        },
+      );
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return fbError(
         'FB_BODY_TOO_LARGE',
@@ -31,10 +41,14 @@ export function toFirebreakError(err: unknown, bodyLimitBytes: number): Firebrea
         cause: e,
       });
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return fbError('FB_MALFORMED_JSON', 'The request body is not valid JSON; send the checkout as a JSON object.', {
-        field: 'body',
-        cause: e,
-      });
+      return fbError(
+        'FB_MALFORMED_JSON',
+        'The request body is not valid JSON; send the checkout as a JSON object.',
+        {
+          field: 'body',
+          cause: e,
+        },
+      );
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return fbError('FB_BAD_REQUEST', 'The request body size did not match its Content-Length header.', {
         field: 'header.content-length',
@@ -43,10 +57,14 @@ export function toFirebreakError(err: unknown, bodyLimitBytes: number): Firebrea
     case 'FST_ERR_BAD_URL':
     case 'FST_ERR_INVALID_URL':
     case 'FST_ERR_MAX_PARAM_LENGTH':
-      return fbError('FB_BAD_REQUEST', 'The request URL is malformed; check the path and its percent-encoding.', {
-        field: 'url',
-        cause: e,
-      });
+      return fbError(
+        'FB_BAD_REQUEST',
+        'The request URL is malformed; check the path and its percent-encoding.',
+        {
+          field: 'url',
+          cause: e,
+        },
+      );
     default:
       break;
   }
@@ -57,14 +75,19 @@ export function toFirebreakError(err: unknown, bodyLimitBytes: number): Firebrea
       cause: e,
     });
   }
-  return fbError('FB_INTERNAL', 'Something went wrong on our side; try again later with the same Idempotency-Key.', {
-    cause: e,
-  });
+  return fbError(
+    'FB_INTERNAL',
+    'Something went wrong on our side; try again later with the same Idempotency-Key.',
+    {
+      cause: e,
+    },
+  );
 }
 
 /** Writes a FirebreakError as the reply, with the headers its status calls for. */
 export function sendError(reply: FastifyReply, error: FirebreakError): FastifyReply {
-  if (error.retryAfterSec !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterSec))));
+  if (error.retryAfterSec !== undefined)
+    reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterSec))));
   if (error.statusCode === 401) reply.header('www-authenticate', 'Bearer');
   return reply.code(error.statusCode).type('application/json; charset=utf-8').send(error.toJSON());
 }
@@ -78,7 +101,12 @@ function logError(request: FastifyRequest, original: unknown, mapped: FirebreakE
   }
 }
 
-export function handleError(request: FastifyRequest, reply: FastifyReply, err: unknown, bodyLimitBytes: number): void {
+export function handleError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  err: unknown,
+  bodyLimitBytes: number,
+): void {
   const mapped = toFirebreakError(err, bodyLimitBytes);
   logError(request, err, mapped);
   if (reply.sent) return;
@@ -93,7 +121,10 @@ export function installErrorReplies(app: FastifyInstance, bodyLimitBytes: number
   app.setNotFoundHandler((request, reply) => {
     sendError(
       reply,
-      fbError('FB_NOT_FOUND', `No route matches ${request.method} on this path; check the method and the URL.`),
+      fbError(
+        'FB_NOT_FOUND',
+        `No route matches ${request.method} on this path; check the method and the URL.`,
+      ),
     );
   });
 }

@@ -32,7 +32,9 @@ export function authenticateCreator(header: HeaderValue, catalog: CatalogIndex):
   const token = bearerToken(header);
   if (token === undefined) {
     throw unauthenticated(
-      header === undefined ? 'The Authorization header is missing.' : 'The Authorization header is malformed.',
+      header === undefined
+        ? 'The Authorization header is missing.'
+        : 'The Authorization header is malformed.',
     );
   }
   const creator = catalog.creatorForApiKey(token);
@@ -50,7 +52,11 @@ export function idempotencyKeyOf(header: HeaderValue): string {
       { field },
     );
   }
-  if (typeof header !== 'string' || header.length > IDEMPOTENCY_KEY_MAX_LENGTH || !IDEMPOTENCY_KEY.test(header)) {
+  if (
+    typeof header !== 'string' ||
+    header.length > IDEMPOTENCY_KEY_MAX_LENGTH ||
+    !IDEMPOTENCY_KEY.test(header)
+  ) {
     throw fbError(
       'FB_IDEMPOTENCY_KEY_INVALID',
       `The Idempotency-Key header must be 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters (a UUID works), sent once.`,
@@ -72,7 +78,8 @@ export function adminCaller(
   adminKeySha256: string,
   catalog: CatalogIndex | undefined,
 ): 'admin' | 'creator' | 'none' {
-  if (!SHA256_HEX.test(adminKeySha256)) throw new TypeError('adminKeySha256 must be a lowercase hex sha256 digest');
+  if (!SHA256_HEX.test(adminKeySha256))
+    throw new TypeError('adminKeySha256 must be a lowercase hex sha256 digest');
   const token = bearerToken(header);
   if (token === undefined) return 'none';
   const digest = createHash('sha256').update(token).digest();

@@ -24,7 +24,11 @@ class StoreTimeoutError extends Error {
   readonly code = 'ETIMEDOUT';
 }
 
-export async function storeCall<T>(what: string, call: () => Promise<T>, options: StoreCallOptions): Promise<T> {
+export async function storeCall<T>(
+  what: string,
+  call: () => Promise<T>,
+  options: StoreCallOptions,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   // A call that throws synchronously is a failure like any other.
   const pending = new Promise<T>((resolve, reject) => {

@@ -95,7 +95,10 @@ export class Ledger {
           [p.id, p.creatorId, p.name, p.currency, p.amountMinor, p.cadence],
         );
       }
-      const rates: [string, string][] = [['USD', '1'], ...Object.entries(catalog.fxRates)];
+      const rates: [string, string][] = [
+        ['USD', '1'],
+        ...Object.entries(catalog.fxRates).filter((e): e is [string, string] => e[1] !== undefined),
+      ];
       for (const [currency, rate] of rates) {
         await client.query(
           `INSERT INTO fx_rate_snapshots (snapshot_id, currency, usd_per_unit) VALUES ($1, $2, $3)

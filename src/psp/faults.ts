@@ -23,7 +23,13 @@ export interface Faults {
   readonly errorAfterCaptureRate: number;
   /** Delay before each capture request is processed. */
   readonly latencyMs: number;
-  /** Every capture request gets 503 PSP_UNAVAILABLE at once. */
+  /**
+   * Every capture request gets 503 PSP_UNAVAILABLE at once. A fast 503 rather
+   * than a hang: it is what a load balancer in front of a dead provider
+   * answers, it opens the worker's breaker in a predictable number of calls,
+   * and it keeps drills fast. A provider that hangs is latencyMs set above
+   * the client's timeout, which is its own fault.
+   */
   readonly outage: boolean;
 }
 

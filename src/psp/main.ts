@@ -38,10 +38,10 @@ async function main(): Promise<void> {
   });
 
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
+  const stop = (reason: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'sandbox provider stopping');
+    logger.info({ reason }, 'sandbox provider stopping');
     app.close().then(
       () => {
         logger.info('sandbox provider stopped');
@@ -56,6 +56,9 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // A parent that started us over IPC and died (a crashed test runner or drill)
+  // must not leave a sandbox running forever.
+  if (process.send) process.once('disconnect', () => stop('parent disconnected'));
 
   await app.listen({ port: env.PSP_PORT, host: env.PSP_HOST });
   const address = app.server.address();

@@ -4,9 +4,13 @@
 import { z } from 'zod';
 import { MAX_LATENCY_MS } from './faults.ts';
 
+// Rates are probabilities, not money: any number JavaScript reads (String(1e-7) included) will do.
 const rate = z
   .string()
-  .regex(/^(0(\.[0-9]+)?|1(\.0+)?)$/, 'must be a decimal between 0 and 1')
+  .refine(
+    (s) => /^[0-9.eE+-]+$/.test(s) && Number(s) >= 0 && Number(s) <= 1,
+    'must be a number between 0 and 1',
+  )
   .transform(Number);
 
 const integer = (min: number, max: number) =>

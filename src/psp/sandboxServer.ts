@@ -159,7 +159,7 @@ export async function buildSandboxApp(opts: SandboxOptions) {
     onTornTail: (info) => logger.warn(info, 'cut an unacknowledged torn line off the capture record'),
     onDuplicateKey: (info) => logger.error(info, 'capture record holds a key twice; keeping the first'),
   });
-  logger.info({ seed, dataDir: opts.dataDir, recorded: log.size, faults }, 'sandbox provider ready');
+  logger.info({ seed, dataDir: opts.dataDir, recorded: log.size, faults }, 'capture record loaded');
 
   const shutdown = new AbortController();
   const service = new CaptureService({

@@ -26,9 +26,30 @@ export const catalogDocument = {
     { id: CREATOR_B.id, name: 'Creator B', apiKeySha256: [sha256(CREATOR_B.apiKey)] },
   ],
   plans: [
-    { id: PLAN_A_USD, creatorId: CREATOR_A.id, name: 'A monthly', currency: 'USD', amountMinor: '999', cadence: 'monthly' },
-    { id: PLAN_A_JPY, creatorId: CREATOR_A.id, name: 'A yearly', currency: 'JPY', amountMinor: '12000', cadence: 'yearly' },
-    { id: PLAN_B_EUR, creatorId: CREATOR_B.id, name: 'B weekly', currency: 'EUR', amountMinor: '250', cadence: 'weekly' },
+    {
+      id: PLAN_A_USD,
+      creatorId: CREATOR_A.id,
+      name: 'A monthly',
+      currency: 'USD',
+      amountMinor: '999',
+      cadence: 'monthly',
+    },
+    {
+      id: PLAN_A_JPY,
+      creatorId: CREATOR_A.id,
+      name: 'A yearly',
+      currency: 'JPY',
+      amountMinor: '12000',
+      cadence: 'yearly',
+    },
+    {
+      id: PLAN_B_EUR,
+      creatorId: CREATOR_B.id,
+      name: 'B weekly',
+      currency: 'EUR',
+      amountMinor: '250',
+      cadence: 'weekly',
+    },
   ],
   fxRates: {
     EUR: '1.0842',
@@ -75,7 +96,13 @@ export function postCheckout(init: CheckoutRequestInit = {}) {
 }
 
 export function amountBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return { creatorId: CREATOR_A.id, customerRef: 'cust-42', amountMinor: '1999', currency: 'USD', ...overrides };
+  return {
+    creatorId: CREATOR_A.id,
+    customerRef: 'cust-42',
+    amountMinor: '1999',
+    currency: 'USD',
+    ...overrides,
+  };
 }
 
 export function planBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -83,7 +110,11 @@ export function planBody(overrides: Record<string, unknown> = {}): Record<string
 }
 
 export function getCheckout(id: string, apiKey: string = CREATOR_A.apiKey) {
-  return { method: 'GET' as const, url: `/v1/checkouts/${id}`, headers: { authorization: `Bearer ${apiKey}` } };
+  return {
+    method: 'GET' as const,
+    url: `/v1/checkouts/${id}`,
+    headers: { authorization: `Bearer ${apiKey}` },
+  };
 }
 
 export interface ErrorBody {

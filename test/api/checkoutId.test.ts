@@ -1,3 +1,6 @@
+// node:test's test/describe return promises that the runner itself awaits.
+/* eslint-disable @typescript-eslint/no-floating-promises */
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CHECKOUT_ID_NAMESPACE, checkoutIdFor, uuidV5 } from '../../src/api/checkoutId.ts';
@@ -5,7 +8,10 @@ import { requestHashOf } from '../../src/api/checkoutRequest.ts';
 import { CREATOR_A, CREATOR_B } from './apiFixture.ts';
 
 test('uuidV5 matches the RFC 9562 example (DNS namespace, www.example.com)', () => {
-  assert.equal(uuidV5('6ba7b810-9dad-11d1-80b4-00c04fd430c8', 'www.example.com'), '2ed6657d-e927-568b-95e1-2665a8aea6a2');
+  assert.equal(
+    uuidV5('6ba7b810-9dad-11d1-80b4-00c04fd430c8', 'www.example.com'),
+    '2ed6657d-e927-568b-95e1-2665a8aea6a2',
+  );
 });
 
 test('the checkout id is a v5 UUID fixed by (creator, idempotency key)', () => {
@@ -19,7 +25,13 @@ test('the checkout id is a v5 UUID fixed by (creator, idempotency key)', () => {
 });
 
 test('the request hash normalises ids to lowercase and separates plan from amount requests', () => {
-  const base = { creatorId: CREATOR_A.id, customerRef: 'c', planId: null, amountMinor: '100', currency: 'USD' };
+  const base = {
+    creatorId: CREATOR_A.id,
+    customerRef: 'c',
+    planId: null,
+    amountMinor: '100',
+    currency: 'USD',
+  };
   assert.equal(requestHashOf(base), requestHashOf({ ...base, creatorId: CREATOR_A.id.toUpperCase() }));
   assert.notEqual(requestHashOf(base), requestHashOf({ ...base, amountMinor: '101' }));
   assert.notEqual(requestHashOf(base), requestHashOf({ ...base, customerRef: 'd' }));

@@ -1,3 +1,6 @@
+// node:test's test/describe return promises that the runner itself awaits.
+/* eslint-disable @typescript-eslint/no-floating-promises */
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -10,5 +13,6 @@ test('docs/errors.md has a row for every error code, with its HTTP status', asyn
   for (const [code, status] of Object.entries(ERROR_CODES)) {
     assert.equal(rows.get(code), String(status), `docs/errors.md must list ${code} with HTTP ${status}`);
   }
-  for (const code of rows.keys()) assert.ok(code in ERROR_CODES, `docs/errors.md lists ${code}, which does not exist`);
+  for (const code of rows.keys())
+    assert.ok(code in ERROR_CODES, `docs/errors.md lists ${code}, which does not exist`);
 });

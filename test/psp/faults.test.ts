@@ -1,11 +1,22 @@
 // Faults switched at run time: errors before and after capture, outage,
 // latency, and concurrent requests with one key.
 
+// node:test's describe/it return promises that the runner itself awaits.
+/* eslint-disable @typescript-eslint/no-floating-promises */
+
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readCaptureRecord } from '../../src/psp/captureRecord.ts';
 import type { SandboxApp } from '../../src/psp/sandboxServer.ts';
-import { captureBody, errorCode, postCapture, putControl, sandboxApp, withDataDir } from './helpers.ts';
+import {
+  captureBody,
+  captureJson,
+  errorCode,
+  postCapture,
+  putControl,
+  sandboxApp,
+  withDataDir,
+} from './helpers.ts';
 
 async function metric(app: SandboxApp, line: RegExp): Promise<number> {
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
@@ -76,7 +87,7 @@ describe('errorAfterCaptureRate', () => {
       const retry = await postCapture(app, 'eac-1', body);
       assert.equal(retry.statusCode, 200);
       assert.equal(retry.headers['idempotent-replayed'], 'true');
-      assert.equal(retry.json().captureId, records[0]?.captureId);
+      assert.equal(captureJson(retry).captureId, records[0]?.captureId);
       assert.equal((await readCaptureRecord(dataDir)).length, 1, 'and it moved once');
       await app.close();
     }));
@@ -154,7 +165,7 @@ describe('concurrency', () => {
       const responses = await Promise.all(Array.from({ length: 25 }, () => postCapture(app, 'same', body)));
       const statuses = responses.map((r) => r.statusCode).sort();
       assert.deepEqual(statuses, [...Array<number>(24).fill(200), 201]);
-      assert.equal(new Set(responses.map((r) => r.json().captureId)).size, 1);
+      assert.equal(new Set(responses.map((r) => captureJson(r).captureId)).size, 1);
       assert.equal((await readCaptureRecord(dataDir)).length, 1);
       await app.close();
     }));

@@ -8,7 +8,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSandboxApp, type SandboxApp, type SandboxOptions } from '../../src/psp/sandboxServer.ts';
+import type { SandboxCaptureListItem, SandboxControlState } from '../../src/psp/sandboxControl.ts';
+import {
+  buildSandboxApp,
+  type CaptureResponseBody,
+  type SandboxApp,
+  type SandboxOptions,
+} from '../../src/psp/sandboxServer.ts';
 import {
   startSandboxProcess,
   type SandboxProcess,
@@ -50,8 +56,9 @@ export async function sandboxApp(options: SandboxOptions): Promise<SandboxApp> {
   const app = await buildSandboxApp({ seed: 'test-seed', controlKey: CONTROL_KEY, ...options });
   const entry = { name: `app ${options.dataDir}`, stop: () => app.close() };
   running.add(entry);
-  app.addHook('onClose', async () => {
+  app.addHook('onClose', (_instance, done) => {
     running.delete(entry);
+    done();
   });
   return app;
 }
@@ -102,6 +109,26 @@ export function putControl(app: SandboxApp, patch: unknown) {
   });
 }
 
-export function errorCode(response: { json: () => unknown }): string | undefined {
-  return (response.json() as { error?: { code?: string } }).error?.code;
+interface Injected {
+  json: () => unknown;
+}
+
+export function captureJson(response: Injected): CaptureResponseBody {
+  return response.json() as CaptureResponseBody;
+}
+
+export function errorJson(response: Injected): { code?: string; message?: string; field?: string } {
+  return (response.json() as { error?: { code?: string } }).error ?? {};
+}
+
+export function errorCode(response: Injected): string | undefined {
+  return errorJson(response).code;
+}
+
+export function controlJson(response: Injected): SandboxControlState {
+  return response.json() as SandboxControlState;
+}
+
+export function listJson(response: Injected): SandboxCaptureListItem[] {
+  return (response.json() as { captures: SandboxCaptureListItem[] }).captures;
 }

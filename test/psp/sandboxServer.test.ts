@@ -1,6 +1,9 @@
 // The sandbox's capture API through app.inject(): results, idempotent replay,
 // conflicts, deterministic declines, bad input, the control plane, metrics.
 
+// node:test's describe/it return promises that the runner itself awaits.
+/* eslint-disable @typescript-eslint/no-floating-promises */
+
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -10,6 +13,10 @@ import { DECLINE_CODES } from '../../src/psp/faults.ts';
 import {
   CONTROL_KEY,
   captureBody,
+  captureJson,
+  controlJson,
+  errorJson,
+  listJson,
   errorCode,
   postCapture,
   putControl,
@@ -25,7 +32,7 @@ describe('POST /v1/captures', () => {
       const res = await postCapture(app, 'key-1', body);
       assert.equal(res.statusCode, 201);
       assert.equal(res.headers['idempotent-replayed'], undefined);
-      const json = res.json();
+      const json = captureJson(res);
       assert.match(json.captureId, /^cap_[0-9a-f]{24}$/);
       assert.deepEqual(
         { ...json, captureId: undefined, createdAt: undefined },
@@ -58,7 +65,7 @@ describe('POST /v1/captures', () => {
       for (const again of [second, third]) {
         assert.equal(again.statusCode, 200);
         assert.equal(again.headers['idempotent-replayed'], 'true');
-        assert.deepEqual(again.json(), first.json());
+        assert.deepEqual(captureJson(again), captureJson(first));
       }
       assert.equal((await readCaptureRecord(dataDir)).length, 1);
       await app.close();
@@ -80,7 +87,7 @@ describe('POST /v1/captures', () => {
         assert.equal(errorCode(res), 'PSP_IDEMPOTENCY_CONFLICT');
       }
       const replay = await postCapture(app, 'key-c', body);
-      assert.deepEqual(replay.json(), first.json());
+      assert.deepEqual(captureJson(replay), captureJson(first));
       assert.equal((await readCaptureRecord(dataDir)).length, 1);
       await app.close();
     }));
@@ -94,8 +101,8 @@ describe('POST /v1/captures', () => {
         for (const key of keys) {
           const res = await postCapture(app, key, captureBody());
           assert.equal(res.statusCode, 201);
-          const json = res.json();
-          out.set(key, json.status === 'declined' ? json.declineCode : `captured ${json.captureId}`);
+          const json = captureJson(res);
+          out.set(key, json.status === 'declined' ? String(json.declineCode) : `captured ${json.captureId}`);
         }
         await app.close();
         return out;
@@ -117,14 +124,14 @@ describe('POST /v1/captures', () => {
       const app = await sandboxApp({ dataDir, faults: { declineRate: 1 } });
       const body = captureBody();
       const first = await postCapture(app, 'key-d', body);
-      assert.equal(first.json().status, 'declined');
+      assert.equal(captureJson(first).status, 'declined');
       assert.equal((await putControl(app, { declineRate: 0 })).statusCode, 200);
       const replay = await postCapture(app, 'key-d', body);
       assert.equal(replay.statusCode, 200);
-      assert.deepEqual(replay.json(), first.json());
+      assert.deepEqual(captureJson(replay), captureJson(first));
       const [record] = await readCaptureRecord(dataDir);
       assert.equal(record?.status, 'declined');
-      assert.equal(record?.declineCode, first.json().declineCode);
+      assert.equal(record?.declineCode, captureJson(first).declineCode);
       await app.close();
     }));
 });
@@ -250,7 +257,7 @@ describe('bad input', () => {
         errorCode(await postCapture(app, 'k', { ...captureBody(), amountMinor: 1 })),
         'PSP_INVALID_REQUEST',
       );
-      const field = (await postCapture(app, 'k', captureBody({ currency: 'XXX' }))).json().error.field;
+      const field = errorJson(await postCapture(app, 'k', captureBody({ currency: 'XXX' }))).field;
       assert.equal(field, 'body.currency');
       assert.equal((await readCaptureRecord(dataDir)).length, 0);
       await app.close();
@@ -326,14 +333,14 @@ describe('control plane', () => {
       const app = await sandboxApp({ dataDir, faults: { latencyMs: 5 } });
       const res = await putControl(app, { declineRate: 0.25, outage: false });
       assert.equal(res.statusCode, 200);
-      assert.deepEqual(res.json().faults, {
+      assert.deepEqual(controlJson(res).faults, {
         declineRate: 0.25,
         errorRate: 0,
         errorAfterCaptureRate: 0,
         latencyMs: 5,
         outage: false,
       });
-      assert.equal(res.json().seed, 'test-seed');
+      assert.equal(controlJson(res).seed, 'test-seed');
       for (const bad of [
         { declineRate: 2 },
         { latencyMs: -1 },
@@ -350,7 +357,7 @@ describe('control plane', () => {
         url: '/control',
         headers: { 'x-control-key': CONTROL_KEY },
       });
-      assert.equal(state.json().faults.declineRate, 0.25);
+      assert.equal(controlJson(state).faults.declineRate, 0.25);
       await app.close();
     }));
 
@@ -364,7 +371,8 @@ describe('control plane', () => {
         url: '/v1/captures',
         headers: { 'x-control-key': CONTROL_KEY },
       });
-      const [item] = res.json().captures;
+      const [item] = listJson(res);
+      assert.ok(item);
       assert.equal(item.amountMinor, '999');
       assert.equal(item.checkoutId, body.checkoutId);
       assert.equal(item.idempotencyKey, 'list-1');

@@ -1,0 +1,93 @@
+// The checkout API as a process: `node src/api/main.ts`.
+//
+// Configured by environment variables (src/api/apiConfig.ts); listens on
+// loopback by default, the API and the admin listener on separate ports; when
+// started with an IPC channel it reports { type: 'ready', port, adminPort }.
+// SIGTERM or SIGINT: readiness turns false, the API stops accepting and drains
+// in-flight requests, then the admin listener and the database pools close.
+// Bad configuration exits with code 2 and one line; any other start failure 1.
+
+import pino, { type Logger } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { FastifyInstance } from 'fastify';
+import { CatalogIndex, loadCatalog } from '../catalog/index.ts';
+import { isFirebreakError } from '../errors/index.ts';
+import { PostgresIntake } from '../intake/PostgresIntake.ts';
+import { PostgresQueue } from '../queue/PostgresQueue.ts';
+import { parseApiConfig } from './apiConfig.ts';
+import { queuePool } from './queuePool.ts';
+import { buildAdminApp } from './buildAdminApp.ts';
+import { buildApp } from './buildApp.ts';
+
+/** In-flight requests get this long to finish after a stop signal; then the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+function portOf(app: FastifyInstance): number {
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('listener has no TCP address');
+  return address.port;
+}
+
+async function main(): Promise<void> {
+  const config = parseApiConfig(process.env);
+  const catalog = new CatalogIndex(await loadCatalog(config.CATALOG_PATH));
+  const logger: Logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid } });
+
+  const pool = queuePool(config.QUEUE_DATABASE_URL, (err) => {
+    logger.warn({ err }, 'idle queue database connection lost');
+  });
+  const queue = await PostgresQueue.open({ pool });
+  const intake = await PostgresIntake.open({ pool });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  let stopping = false;
+  const app = buildApp({ catalog, queue, intake, logger, registry });
+  const admin = buildAdminApp({
+    queue,
+    catalog,
+    registry,
+    logger,
+    adminKeySha256: config.ADMIN_KEY_SHA256,
+    // A stopping process is not ready: the balancer takes it out before it closes.
+    readinessCheck: () => (stopping ? Promise.reject(new Error('shutting down')) : queue.stats()),
+  });
+  // Admin first, so a probe can see the process before it takes traffic.
+  await admin.listen({ host: config.API_HOST, port: config.API_ADMIN_PORT });
+  await app.listen({ host: config.API_HOST, port: config.API_PORT });
+  const port = portOf(app);
+  const adminPort = portOf(admin);
+  logger.info({ host: config.API_HOST, port, adminPort }, 'checkout API listening');
+  process.send?.({ type: 'ready', port, adminPort });
+
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'checkout API stopping');
+    const deadline = setTimeout(() => {
+      logger.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown grace period over; exiting');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
+    deadline.unref();
+    void (async () => {
+      // Stops accepting, answers keep-alive requests 503, waits for in-flight ones.
+      await app.close();
+      await admin.close();
+      await Promise.allSettled([queue.close(), intake.close()]);
+      await pool.end();
+      logger.info('checkout API stopped');
+      process.disconnect?.();
+    })();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((err: unknown) => {
+  if (isFirebreakError(err) && err.code === 'FB_CONFIG_INVALID') {
+    process.stderr.write(`${err.code}: ${err.message.replaceAll('\n', '; ')}\n`);
+    process.exit(2);
+  }
+  pino().fatal({ err }, 'checkout API failed to start');
+  process.exit(1);
+});

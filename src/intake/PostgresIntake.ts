@@ -1,0 +1,172 @@
+// The Postgres CheckoutIntake. Its table lives in the payment queue's database
+// (migration src/queue/migrations/0002_intake.sql, one migration history for
+// the database), for two reasons: the API writes intake and queue without
+// touching the ledger, and get() can read a checkout's dead-letter state from
+// the queue itself, so GET /v1/checkouts/:id says dead_lettered as soon as the
+// queue moves the message, whether or not a worker ever calls markOutcome.
+// The queue message of a checkout is found by its dedup id, which the API sets
+// to the checkout id.
+
+import pg from 'pg';
+import { z } from 'zod';
+import { migrateQueueDatabase } from '../queue/PostgresQueue.ts';
+import { parseOrThrow } from '../queue/validateOptions.ts';
+import type { CheckoutIntake, IntakeRecord, IntakeStatus, RecordResult } from './CheckoutIntake.ts';
+
+const OptionsSchema = z
+  .object({
+    databaseUrl: z.string().min(1).optional(),
+    pool: z.custom<pg.Pool>((v) => v instanceof pg.Pool, 'must be a pg.Pool').optional(),
+    maxConnections: z.number().int().min(1).max(100).default(5),
+  })
+  .strict()
+  .refine((o) => (o.databaseUrl === undefined) !== (o.pool === undefined), {
+    message: 'give exactly one of databaseUrl and pool',
+    path: ['databaseUrl'],
+  });
+
+export type PostgresIntakeOptions = z.input<typeof OptionsSchema>;
+
+type TerminalStatus = 'charged' | 'declined' | 'dead_lettered';
+
+interface IntakeRow {
+  readonly checkout_id: string;
+  readonly creator_id: string;
+  readonly request_hash: string;
+  readonly status: IntakeStatus;
+  readonly queue_sequence: string | null;
+  readonly received_at: Date;
+  readonly updated_at: Date;
+  readonly detail: string | null;
+  /** When the checkout's message sits in the dead-letter queue: since when. */
+  readonly dead_lettered_at: Date | null;
+  readonly dead_receive_count: number | null;
+  /** True when a live (waiting or in-flight) message of the checkout exists, e.g. after a redrive. */
+  readonly in_queue: boolean;
+}
+
+const SELECT_RECORD = `
+  SELECT i.*, dlq.dead_lettered_at, dlq.receive_count AS dead_receive_count,
+         EXISTS (SELECT 1 FROM queue_message m WHERE m.dedup_id = i.checkout_id AND m.dead_lettered_at IS NULL) AS in_queue
+  FROM checkout_intake i
+  LEFT JOIN LATERAL (
+    SELECT m.dead_lettered_at, m.receive_count FROM queue_message m
+    WHERE m.dedup_id = i.checkout_id AND m.dead_lettered_at IS NOT NULL
+    ORDER BY m.dead_lettered_at DESC LIMIT 1
+  ) dlq ON true
+  WHERE i.checkout_id = $1`;
+
+/** The status a client should see: the stored one, corrected by what the queue knows. */
+function toRecord(row: IntakeRow): IntakeRecord {
+  let status = row.status;
+  let detail = row.detail;
+  const settled = status === 'charged' || status === 'declined';
+  if (!settled && row.dead_lettered_at && !row.in_queue) {
+    status = 'dead_lettered';
+    detail ??= `dead-lettered at ${row.dead_lettered_at.toISOString()} after ${row.dead_receive_count ?? '?'} deliveries`;
+  } else if (status === 'dead_lettered' && row.in_queue) {
+    // Redriven: back in the queue, waiting to be charged again.
+    status = 'queued';
+  }
+  return {
+    checkoutId: row.checkout_id,
+    creatorId: row.creator_id,
+    requestHash: row.request_hash,
+    status,
+    queueSequence: row.queue_sequence === null ? null : BigInt(row.queue_sequence),
+    receivedAt: row.received_at,
+    updatedAt: row.updated_at,
+    detail,
+  };
+}
+
+export class PostgresIntake implements CheckoutIntake {
+  private readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+  private closed = false;
+
+  private constructor(pool: pg.Pool, ownsPool: boolean) {
+    this.pool = pool;
+    this.ownsPool = ownsPool;
+  }
+
+  /** Validates options and connects; does not migrate (see open). */
+  static connect(options: PostgresIntakeOptions): PostgresIntake {
+    const o = parseOrThrow(OptionsSchema, options, 'PostgresIntake options');
+    if (o.pool) return new PostgresIntake(o.pool, false);
+    return new PostgresIntake(new pg.Pool({ connectionString: o.databaseUrl, max: o.maxConnections }), true);
+  }
+
+  /** Validates options, connects and applies the queue database's migrations (idempotent). */
+  static async open(options: PostgresIntakeOptions): Promise<PostgresIntake> {
+    const intake = PostgresIntake.connect(options);
+    try {
+      await migrateQueueDatabase(intake.pool);
+    } catch (err) {
+      await intake.close();
+      throw err;
+    }
+    return intake;
+  }
+
+  async record(input: { checkoutId: string; creatorId: string; requestHash: string }): Promise<RecordResult> {
+    const inserted = await this.pool.query<IntakeRow>(
+      `INSERT INTO checkout_intake (checkout_id, creator_id, request_hash) VALUES ($1, $2, $3)
+       ON CONFLICT (checkout_id) DO NOTHING
+       RETURNING *, NULL::timestamptz AS dead_lettered_at, NULL::int AS dead_receive_count, false AS in_queue`,
+      [input.checkoutId, input.creatorId, input.requestHash],
+    );
+    const fresh = inserted.rows[0];
+    if (fresh) return { kind: 'new', record: toRecord(fresh) };
+    // The checkout exists (ON CONFLICT waited for a concurrent insert to commit; this
+    // new statement sees it). The same key with another body, or for another creator,
+    // is refused forever.
+    const existing = await this.get(input.checkoutId);
+    if (!existing) throw new Error(`checkout ${input.checkoutId} conflicted on insert but cannot be read`);
+    const same = existing.requestHash === input.requestHash && existing.creatorId === input.creatorId;
+    return { kind: same ? 'replay' : 'conflict', record: existing };
+  }
+
+  async markQueued(checkoutId: string, queueSequence: bigint): Promise<void> {
+    // Never moves a record backwards: the worker may have charged it before the
+    // API got here. The first sequence recorded is the acceptance order.
+    const result = await this.pool.query(
+      `UPDATE checkout_intake
+       SET status = CASE WHEN status = 'received' THEN 'queued' ELSE status END,
+           queue_sequence = coalesce(queue_sequence, $2),
+           updated_at = now()
+       WHERE checkout_id = $1 AND (status = 'received' OR queue_sequence IS NULL)`,
+      [checkoutId, queueSequence.toString()],
+    );
+    if (result.rowCount === 0) {
+      const exists = await this.pool.query(`SELECT 1 FROM checkout_intake WHERE checkout_id = $1`, [checkoutId]);
+      if (exists.rowCount === 0) throw new Error(`markQueued: no intake record for checkout ${checkoutId}`);
+    }
+  }
+
+  async markOutcome(checkoutId: string, status: TerminalStatus, detail?: string): Promise<void> {
+    // charged and declined are final; dead_lettered can still become either
+    // after a redrive. Unknown checkouts (renewals the scheduler enqueued
+    // without an intake record) are ignored.
+    await this.pool.query(
+      `UPDATE checkout_intake
+       SET status = $2, detail = $3, updated_at = now()
+       WHERE checkout_id = $1
+         AND status NOT IN ('charged', 'declined')
+         AND (status <> $2 OR detail IS DISTINCT FROM $3)`,
+      [checkoutId, status, detail ?? null],
+    );
+  }
+
+  async get(checkoutId: string): Promise<IntakeRecord | null> {
+    const result = await this.pool.query<IntakeRow>(SELECT_RECORD, [checkoutId]);
+    const row = result.rows[0];
+    return row ? toRecord(row) : null;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsPool) await this.pool.end();
+  }
+}
