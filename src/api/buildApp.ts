@@ -27,6 +27,8 @@ export interface LoadSheddingOptions {
   readonly maxEventLoopDelayMs?: number;
   /** ... or while event-loop utilisation exceeds this fraction (0..1; default off). */
   readonly maxEventLoopUtilization?: number;
+  /** How often the event loop is sampled (default 1000 ms). */
+  readonly sampleIntervalMs?: number;
 }
 
 export interface BuildAppOptions {
@@ -61,11 +63,37 @@ export function buildCheckoutApp(options: BuildAppOptions): CheckoutApp {
     frameworkErrors: (err, request, reply) => handleError(request, reply, err, bodyLimitBytes),
     // A client that stops sending mid-body must not hold a socket forever.
     requestTimeout: 30_000,
-    return503OnClosing: true,
+    // Fastify's own closing 503 has its own body shape; ours is below.
+    return503OnClosing: false,
   });
   // Only JSON is accepted; Fastify's default text/plain parser would let a
   // string body through to validation.
   app.removeContentTypeParser('text/plain');
+
+  // While draining for shutdown, requests that still arrive (on kept-alive
+  // connections) are refused with our 503 and Connection: close, so the client
+  // retries elsewhere; requests already past this point finish normally.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) {
+      done();
+      return;
+    }
+    reply.header('connection', 'close');
+    done(
+      fbError(
+        'FB_OVERLOADED',
+        'This API instance is shutting down; retry now with the same Idempotency-Key.',
+        {
+          retryAfterSec: 1,
+        },
+      ),
+    );
+  });
 
   const metrics = new ApiMetrics(options.registry);
   metrics.instrument(app);
@@ -76,6 +104,7 @@ export function buildCheckoutApp(options: BuildAppOptions): CheckoutApp {
     void app.register(underPressure, {
       maxEventLoopDelay: shedding.maxEventLoopDelayMs ?? 1_000,
       maxEventLoopUtilization: shedding.maxEventLoopUtilization ?? 0,
+      sampleInterval: shedding.sampleIntervalMs ?? 1_000,
       // A rejected promise goes to our error handler, which answers 503 with Retry-After.
       pressureHandler: () =>
         Promise.reject(

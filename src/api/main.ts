@@ -10,6 +10,8 @@
 import pino, { type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
+import { isTransientDbError } from '../db/pgErrors.ts';
 import { CatalogIndex, loadCatalog } from '../catalog/index.ts';
 import { isFirebreakError } from '../errors/index.ts';
 import { PostgresIntake } from '../intake/PostgresIntake.ts';
@@ -21,11 +23,35 @@ import { buildApp } from './buildApp.ts';
 
 /** In-flight requests get this long to finish after a stop signal; then the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
+/** Below the 30 s a supervisor (src/stack/serviceProcess.ts) waits for 'ready'. */
+const STARTUP_DB_WAIT_MS = 20_000;
 
 function portOf(app: FastifyInstance): number {
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('listener has no TCP address');
   return address.port;
+}
+
+/**
+ * Opens the queue (applying its migrations, which include the intake's) and
+ * the intake on the shared pool. A queue database that is still starting (or
+ * restarting) is waited for, up to STARTUP_DB_WAIT_MS, rather than crash-looping.
+ */
+async function openStores(
+  pool: pg.Pool,
+  logger: Logger,
+): Promise<{ queue: PostgresQueue; intake: PostgresIntake }> {
+  const deadline = Date.now() + STARTUP_DB_WAIT_MS;
+  for (let delayMs = 250; ; delayMs = Math.min(delayMs * 2, 4_000)) {
+    try {
+      const queue = await PostgresQueue.open({ pool });
+      return { queue, intake: PostgresIntake.connect({ pool }) };
+    } catch (err) {
+      if (!isTransientDbError(err) || Date.now() + delayMs > deadline) throw err;
+      logger.warn({ err, retryInMs: delayMs }, 'queue database not reachable yet');
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
 }
 
 async function main(): Promise<void> {
@@ -36,8 +62,7 @@ async function main(): Promise<void> {
   const pool = queuePool(config.QUEUE_DATABASE_URL, (err) => {
     logger.warn({ err }, 'idle queue database connection lost');
   });
-  const queue = await PostgresQueue.open({ pool });
-  const intake = await PostgresIntake.open({ pool });
+  const { queue, intake } = await openStores(pool, logger);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -50,7 +75,8 @@ async function main(): Promise<void> {
     logger,
     adminKeySha256: config.ADMIN_KEY_SHA256,
     // A stopping process is not ready: the balancer takes it out before it closes.
-    readinessCheck: () => (stopping ? Promise.reject(new Error('shutting down')) : queue.stats()),
+    // One round trip on the queue's pool, not a scan of the queue.
+    readinessCheck: () => (stopping ? Promise.reject(new Error('shutting down')) : pool.query('SELECT 1')),
   });
   // Admin first, so a probe can see the process before it takes traffic.
   await admin.listen({ host: config.API_HOST, port: config.API_ADMIN_PORT });
@@ -70,13 +96,20 @@ async function main(): Promise<void> {
     }, SHUTDOWN_GRACE_MS);
     deadline.unref();
     void (async () => {
-      // Stops accepting, answers keep-alive requests 503, waits for in-flight ones.
-      await app.close();
-      await admin.close();
-      await Promise.allSettled([queue.close(), intake.close()]);
-      await pool.end();
-      logger.info('checkout API stopped');
-      process.disconnect?.();
+      try {
+        // Stops accepting, refuses requests on kept-alive connections with 503, waits for in-flight ones.
+        await app.close();
+        await admin.close();
+        await Promise.allSettled([queue.close(), intake.close()]);
+        await pool.end();
+        logger.info('checkout API stopped');
+      } catch (err) {
+        logger.error({ err }, 'checkout API did not stop cleanly');
+        process.exitCode = 1;
+      } finally {
+        // The IPC channel is the last thing holding the process open.
+        process.disconnect?.();
+      }
     })();
   };
   process.once('SIGTERM', stop);

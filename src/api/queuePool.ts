@@ -14,7 +14,11 @@ export function queuePool(
   onIdleError: (err: Error) => void = () => {},
   max = 10,
 ): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: QUEUE_CONNECT_TIMEOUT_MS });
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max,
+    connectionTimeoutMillis: QUEUE_CONNECT_TIMEOUT_MS,
+  });
   // The failed client is already removed from the pool; the next query opens a new one.
   pool.on('error', onIdleError);
   return pool;

@@ -20,7 +20,7 @@ export const CheckoutMessageSchema = z
     amountMinor: z
       .string()
       .regex(/^[1-9][0-9]{0,12}$/)
-      .refine((s) => BigInt(s) <= MAX_AMOUNT_MINOR, 'amount above the maximum'),
+      .refine((s) => /^[0-9]+$/.test(s) && BigInt(s) <= MAX_AMOUNT_MINOR, 'amount above the maximum'),
     currency: z.enum(SUPPORTED_CURRENCIES as [string, ...string[]]),
     acceptedAt: z.iso.datetime(),
   })

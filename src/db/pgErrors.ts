@@ -27,6 +27,8 @@ const RETRYABLE_SOCKET_CODES: ReadonlySet<string> = new Set([
   'EAI_AGAIN',
 ]);
 
+const PG_CLIENT_CONNECTION_ERROR = /connection terminated|connection error|not queryable|timeout exceeded when trying to connect|terminating connection/i;
+
 /** True when the error says the database was unreachable or transiently unable to serve. */
 export function isTransientDbError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
@@ -35,9 +37,12 @@ export function isTransientDbError(err: unknown): boolean {
     if (typeof code === 'string' && (RETRYABLE_SQLSTATES.has(code) || RETRYABLE_SOCKET_CODES.has(code))) {
       return true;
     }
-    // node-postgres reports a dropped connection without a code; it is an Error
-    // raised by the client itself, recognisable by having no SQLSTATE and no severity.
-    if (e instanceof Error && code === undefined && !('severity' in e) && /terminat|timeout/i.test(e.message)) {
+    // node-postgres reports a lost connection with errors of its own that carry
+    // no code at all ("Connection terminated unexpectedly", "Client has
+    // encountered a connection error and is not queryable", "timeout exceeded
+    // when trying to connect"). Only for those, which have no SQLSTATE and no
+    // server severity, is the message the one signal there is.
+    if (e instanceof Error && code === undefined && !('severity' in e) && PG_CLIENT_CONNECTION_ERROR.test(e.message)) {
       return true;
     }
   }

@@ -76,5 +76,9 @@ export function isFirebreakError(err: unknown): err is FirebreakError {
 export const FastifyMappedErrors = {
   malformedJson: createError('FB_MALFORMED_JSON', 'Request body is not valid JSON: %s', 400),
   bodyTooLarge: createError('FB_BODY_TOO_LARGE', 'Request body is larger than %s bytes', 413),
-  unsupportedMediaType: createError('FB_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json', 415),
+  unsupportedMediaType: createError(
+    'FB_UNSUPPORTED_MEDIA_TYPE',
+    'Content-Type must be application/json',
+    415,
+  ),
 };

@@ -14,6 +14,9 @@ export interface LedgerOptions {
   readonly connectionTimeoutMs?: number;
 }
 
+function ignoreClientError(): void {}
+const guarded = new WeakSet<pg.PoolClient>();
+
 export const LEDGER_MIGRATIONS = new URL('./migrations/', import.meta.url);
 
 export class Ledger {
@@ -45,8 +48,24 @@ export class Ledger {
     return Ledger.connect(options);
   }
 
-  async commit(input: CommitInput): Promise<CommitResult> {
+  /**
+   * Checks out a client that cannot crash the process: a server that goes away
+   * mid-transaction (failover, kill) makes a checked-out client emit 'error',
+   * which node-postgres throws if nobody listens. The failed query rejects
+   * anyway, so the listener only has to exist.
+   */
+  private async checkout(): Promise<pg.PoolClient> {
     const client = await this.pool.connect();
+    // Attached once per client and never removed: the error can arrive after release, too.
+    if (!guarded.has(client)) {
+      guarded.add(client);
+      client.on('error', ignoreClientError);
+    }
+    return client;
+  }
+
+  async commit(input: CommitInput): Promise<CommitResult> {
+    const client = await this.checkout();
     let broken: Error | undefined;
     try {
       return await commitOutcome(client, input);
@@ -79,7 +98,7 @@ export class Ledger {
 
   /** Upserts creators, plans and the FX snapshot of a catalog, so charges can reference them. */
   async seedCatalog(catalog: Catalog): Promise<void> {
-    const client = await this.pool.connect();
+    const client = await this.checkout();
     try {
       await client.query('BEGIN');
       for (const c of catalog.creators) {

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     app.close().then(
       () => {
         logger.info('sandbox provider stopped');
-        process.disconnect?.();
+        if (process.connected) process.disconnect();
         process.exitCode = 0;
       },
       (err: unknown) => {

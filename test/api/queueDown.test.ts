@@ -12,6 +12,10 @@ import type { FastifyInstance } from 'fastify';
 import { buildAdminApp, buildApp, checkoutIdFor } from '../../src/api/index.ts';
 import { sha256 } from '../../src/catalog/index.ts';
 import { waitFor } from '../../src/util/waitFor.ts';
+import { freePort } from '../../src/stack/freePort.ts';
+import { queuePool } from '../../src/api/queuePool.ts';
+import { PostgresIntake } from '../../src/intake/PostgresIntake.ts';
+import { PostgresQueue } from '../../src/queue/PostgresQueue.ts';
 import type { PostgresServer } from '../../src/stack/postgresServer.ts';
 import { sharedPostgres } from '../helpers/postgres.ts';
 import {
@@ -53,6 +57,8 @@ after(async () => {
 
 test('queue database down → 503 with Retry-After, not 500; back up → the retry is accepted once', async () => {
   assert.equal((await app.inject(postCheckout({ idempotencyKey: 'before' }))).statusCode, 202);
+  // Several idle pooled connections, which the shutdown terminates under the pool's feet.
+  await Promise.all([stores.queue.stats(), stores.queue.stats(), stores.intakeRows()]);
   await server.stop();
   try {
     const refused = await app.inject(postCheckout({ idempotencyKey: 'during' }));
@@ -93,4 +99,28 @@ test('queue database down → 503 with Retry-After, not 500; back up → the ret
   assert.equal((await stores.queue.stats()).visible, 2, 'one message per accepted checkout');
   assert.equal(await stores.intakeRows(), 2);
   assert.equal((await admin.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+});
+
+test('a queue database that was never reachable (dead port) → 503 with Retry-After', async () => {
+  const deadUrl = `postgres://postgres:firebreak@127.0.0.1:${await freePort()}/queue`;
+  const pool = queuePool(deadUrl);
+  const queue = PostgresQueue.connect({ pool });
+  const intake = PostgresIntake.connect({ pool });
+  const dead = buildApp({ catalog: testCatalog(), queue, intake, retryAfterSec: 5 });
+  const deadAdmin = buildAdminApp({ queue, registry: new Registry(), adminKeySha256: sha256(ADMIN_KEY) });
+  try {
+    const refused = await dead.inject(postCheckout({ idempotencyKey: 'dead-port' }));
+    assert.equal(refused.statusCode, 503, refused.body);
+    assert.equal(refused.headers['retry-after'], '5');
+    assert.equal(refused.json<ErrorBody>().error.code, 'FB_QUEUE_UNAVAILABLE');
+    const read = await dead.inject(getCheckout(checkoutIdFor(CREATOR_A.id, 'dead-port')));
+    assert.equal(read.statusCode, 503, read.body);
+    const ready = await deadAdmin.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(ready.statusCode, 503);
+    assert.match(ready.json<ErrorBody>().error.message, /ECONNREFUSED|connect/);
+  } finally {
+    await dead.close();
+    await deadAdmin.close();
+    await pool.end();
+  }
 });
