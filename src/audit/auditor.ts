@@ -31,9 +31,12 @@ async function readLedger(url: string) {
   return withClient(url, async (c) => {
     // One snapshot of the whole ledger, so the figures agree with each other.
     await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const checkouts = await c.query<{ id: string; creator_id: string; status: 'charged' | 'declined'; commit_seq: string }>(
-      `SELECT id, creator_id, status, commit_seq::text FROM checkouts`,
-    );
+    const checkouts = await c.query<{
+      id: string;
+      creator_id: string;
+      status: 'charged' | 'declined';
+      commit_seq: string;
+    }>(`SELECT id, creator_id, status, commit_seq::text FROM checkouts`);
     const charges = await c.query<{
       checkout_id: string;
       creator_id: string;

@@ -71,7 +71,10 @@ export function evaluateInvariants(s: AuditSnapshot): InvariantVerdicts {
 
   // 1. No loss.
   const lostIds = s.accepted.filter((a) => !inLedger.has(a.checkoutId) && !s.deadLettered.has(a.checkoutId));
-  if (lostIds.length > 0) violations.push(`no-loss: ${lostIds.length} accepted checkouts never reached a terminal state (e.g. ${lostIds[0]!.checkoutId})`);
+  if (lostIds.length > 0)
+    violations.push(
+      `no-loss: ${lostIds.length} accepted checkouts never reached a terminal state (e.g. ${lostIds[0]!.checkoutId})`,
+    );
 
   // 2. No double charge: one provider capture and one ledger charge per checkout, matched by capture id.
   const capturesByCheckout = new Map<string, ProviderCaptureRow[]>();
@@ -79,12 +82,16 @@ export function evaluateInvariants(s: AuditSnapshot): InvariantVerdicts {
     if (r.status !== 'captured') continue;
     capturesByCheckout.set(r.checkoutId, [...(capturesByCheckout.get(r.checkoutId) ?? []), r]);
   }
-  const captureIds = new Map(s.providerRecords.filter((r) => r.status === 'captured').map((r) => [r.captureId, r]));
+  const captureIds = new Map(
+    s.providerRecords.filter((r) => r.status === 'captured').map((r) => [r.captureId, r]),
+  );
   let doubleCharged = 0;
   for (const [checkoutId, caps] of capturesByCheckout) {
     if (caps.length > 1) {
       doubleCharged++;
-      violations.push(`no-double-charge: checkout ${checkoutId} captured ${caps.length} times at the provider`);
+      violations.push(
+        `no-double-charge: checkout ${checkoutId} captured ${caps.length} times at the provider`,
+      );
     }
   }
   const chargeByCheckout = new Map<string, LedgerChargeRow>();
@@ -97,28 +104,37 @@ export function evaluateInvariants(s: AuditSnapshot): InvariantVerdicts {
     const capture = captureIds.get(c.captureId);
     if (!capture || capture.checkoutId !== c.checkoutId) {
       doubleCharged++;
-      violations.push(`no-double-charge: ledger charge for ${c.checkoutId} has no matching provider capture ${c.captureId}`);
+      violations.push(
+        `no-double-charge: ledger charge for ${c.checkoutId} has no matching provider capture ${c.captureId}`,
+      );
     } else if (capture.amountMinor !== c.amountMinor || capture.currency !== c.currency) {
-      violations.push(`cent-exact: ledger charge for ${c.checkoutId} is ${c.amountMinor} ${c.currency}, the provider captured ${capture.amountMinor} ${capture.currency}`);
+      violations.push(
+        `cent-exact: ledger charge for ${c.checkoutId} is ${c.amountMinor} ${c.currency}, the provider captured ${capture.amountMinor} ${capture.currency}`,
+      );
     }
   }
   let unbookedCaptures = 0;
   for (const checkoutId of capturesByCheckout.keys()) {
     if (!chargeByCheckout.has(checkoutId)) {
       unbookedCaptures++;
-      violations.push(`no-double-charge: provider captured checkout ${checkoutId} but the ledger has no charge for it`);
+      violations.push(
+        `no-double-charge: provider captured checkout ${checkoutId} but the ledger has no charge for it`,
+      );
     }
   }
 
   // 3. Cent-exact: journal balanced; per-creator USD equals a recomputation from the provider's captures.
-  if (s.unbalancedTransactions > 0) violations.push(`cent-exact: ${s.unbalancedTransactions} journal transactions do not balance`);
+  if (s.unbalancedTransactions > 0)
+    violations.push(`cent-exact: ${s.unbalancedTransactions} journal transactions do not balance`);
   const recomputed = new Map<string, bigint>();
   for (const c of s.ledgerCharges) {
     const capture = captureIds.get(c.captureId);
     if (!capture) continue;
     const rate = s.fxRates.get(`${c.fxSnapshotId}/${capture.currency}`);
     if (!isCurrencyCode(capture.currency) || rate === undefined) {
-      violations.push(`cent-exact: no FX rate ${c.fxSnapshotId}/${capture.currency} for checkout ${c.checkoutId}`);
+      violations.push(
+        `cent-exact: no FX rate ${c.fxSnapshotId}/${capture.currency} for checkout ${c.checkoutId}`,
+      );
       continue;
     }
     const usd = toUsdMinor(capture.amountMinor, capture.currency, rate);
@@ -129,7 +145,10 @@ export function evaluateInvariants(s: AuditSnapshot): InvariantVerdicts {
     const booked = s.creatorPayableUsd.get(creatorId) ?? 0n;
     const expected = recomputed.get(creatorId) ?? 0n;
     const diff = booked > expected ? booked - expected : expected - booked;
-    if (diff !== 0n) violations.push(`cent-exact: creator ${creatorId} booked ${booked} USD cents, provider record gives ${expected}`);
+    if (diff !== 0n)
+      violations.push(
+        `cent-exact: creator ${creatorId} booked ${booked} USD cents, provider record gives ${expected}`,
+      );
     driftCents += diff;
   }
 
@@ -145,7 +164,9 @@ export function evaluateInvariants(s: AuditSnapshot): InvariantVerdicts {
       if (seq === undefined) continue;
       if (previous !== undefined && seq < previous) {
         outOfOrder++;
-        violations.push(`order: creator ${creatorId} committed checkout ${row.checkoutId} (accepted #${seq}) after one accepted #${previous}`);
+        violations.push(
+          `order: creator ${creatorId} committed checkout ${row.checkoutId} (accepted #${seq}) after one accepted #${previous}`,
+        );
       }
       previous = seq;
     }

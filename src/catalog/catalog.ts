@@ -74,7 +74,10 @@ export function parseCatalog(json: unknown, source = 'catalog'): Catalog {
   const creatorIds = new Set(catalog.creators.map((c) => c.id));
   for (const plan of catalog.plans) {
     if (!creatorIds.has(plan.creatorId)) {
-      throw fbError('FB_CONFIG_INVALID', `${source}: plan ${plan.id} names unknown creator ${plan.creatorId}`);
+      throw fbError(
+        'FB_CONFIG_INVALID',
+        `${source}: plan ${plan.id} names unknown creator ${plan.creatorId}`,
+      );
     }
   }
   for (const cur of SUPPORTED_CURRENCIES) {

@@ -14,9 +14,13 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (err) {
-    throw fbError('FB_USAGE', `firebreak ${command}: ${(err as Error).message}. Run "firebreak help" for the flags.`, {
-      cause: err,
-    });
+    throw fbError(
+      'FB_USAGE',
+      `firebreak ${command}: ${(err as Error).message}. Run "firebreak help" for the flags.`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 

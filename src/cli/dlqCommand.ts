@@ -12,7 +12,10 @@ firebreak dlq redrive [--queue-url URL] [--id MESSAGE_ID ...]
 export async function dlqCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'list' && sub !== 'redrive') {
-    throw fbError('FB_USAGE', `firebreak dlq: expected "list" or "redrive", got ${JSON.stringify(sub ?? '')}.\n${DLQ_HELP}`);
+    throw fbError(
+      'FB_USAGE',
+      `firebreak dlq: expected "list" or "redrive", got ${JSON.stringify(sub ?? '')}.\n${DLQ_HELP}`,
+    );
   }
   const v = parseFlags(`dlq ${sub}`, rest, {
     'queue-url': { type: 'string' },
@@ -31,7 +34,9 @@ export async function dlqCommand(args: string[]): Promise<number> {
       const limit = flag('limit', intFlag(1, 10_000).optional(), v.limit) ?? 100;
       const letters = await queue.listDeadLetters(limit);
       if (v.json) {
-        process.stdout.write(`${JSON.stringify(letters, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x), 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify(letters, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x), 2)}\n`,
+        );
       } else if (letters.length === 0) {
         process.stdout.write('The dead-letter queue is empty.\n');
       } else {

@@ -31,9 +31,11 @@ export async function drillCommand(args: string[]): Promise<number> {
   const seed = flag('seed', z.string().min(1).max(100).default(d.seed), v.seed);
   const checkouts = flag('checkouts', intFlag(1, 1_000_000).optional(), v.checkouts) ?? d.checkouts;
   const creators = flag('creators', intFlag(1, 10_000).optional(), v.creators) ?? d.creators;
-  const declineRate = flag('decline-rate', rateFlag.optional(), v['decline-rate']) ?? d.providerFaults.declineRate;
+  const declineRate =
+    flag('decline-rate', rateFlag.optional(), v['decline-rate']) ?? d.providerFaults.declineRate;
   const errorRate = flag('error-rate', rateFlag.optional(), v['error-rate']) ?? d.providerFaults.errorRate;
-  const settleTimeoutSec = flag('settle-timeout', intFlag(1, 86_400).optional(), v['settle-timeout']) ?? d.settleTimeoutSec;
+  const settleTimeoutSec =
+    flag('settle-timeout', intFlag(1, 86_400).optional(), v['settle-timeout']) ?? d.settleTimeoutSec;
 
   const controller = new AbortController();
   const onSignal = () => {

@@ -5,7 +5,11 @@ import { z } from 'zod';
 import { fbError } from '../errors/index.ts';
 
 /** Parses the variables a schema names; an empty string counts as unset. */
-export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv, service: string): z.output<S> {
+export function parseEnv<S extends z.ZodObject>(
+  schema: S,
+  env: NodeJS.ProcessEnv,
+  service: string,
+): z.output<S> {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(present);
   if (parsed.success) return parsed.data;

@@ -27,7 +27,8 @@ const RETRYABLE_SOCKET_CODES: ReadonlySet<string> = new Set([
   'EAI_AGAIN',
 ]);
 
-const PG_CLIENT_CONNECTION_ERROR = /connection terminated|connection error|not queryable|timeout exceeded when trying to connect|terminating connection/i;
+const PG_CLIENT_CONNECTION_ERROR =
+  /connection terminated|connection error|not queryable|timeout exceeded when trying to connect|terminating connection/i;
 
 /** True when the error says the database was unreachable or transiently unable to serve. */
 export function isTransientDbError(err: unknown): boolean {
@@ -42,7 +43,12 @@ export function isTransientDbError(err: unknown): boolean {
     // encountered a connection error and is not queryable", "timeout exceeded
     // when trying to connect"). Only for those, which have no SQLSTATE and no
     // server severity, is the message the one signal there is.
-    if (e instanceof Error && code === undefined && !('severity' in e) && PG_CLIENT_CONNECTION_ERROR.test(e.message)) {
+    if (
+      e instanceof Error &&
+      code === undefined &&
+      !('severity' in e) &&
+      PG_CLIENT_CONNECTION_ERROR.test(e.message)
+    ) {
       return true;
     }
   }

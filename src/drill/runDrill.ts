@@ -51,7 +51,12 @@ export interface DrillResult {
   readonly redeliveries: number;
   readonly acceptLatencyMs: { readonly p50: number; readonly p99: number };
   readonly throughput: { readonly acceptedPerSec: number; readonly settledPerSec: number };
-  readonly durationsMs: { readonly boot: number; readonly traffic: number; readonly settle: number; readonly total: number };
+  readonly durationsMs: {
+    readonly boot: number;
+    readonly traffic: number;
+    readonly settle: number;
+    readonly total: number;
+  };
   readonly providerFaults: ProviderFaults;
   readonly violations: string[];
   readonly versions: { readonly node: string; readonly postgres: string };
@@ -91,7 +96,10 @@ async function serverVersion(url: string): Promise<string> {
   const client = new pg.Client({ connectionString: url });
   try {
     await client.connect();
-    return (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? 'unknown';
+    return (
+      (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ??
+      'unknown'
+    );
   } catch {
     return 'unknown';
   } finally {
@@ -153,7 +161,9 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       await waitFor(
         'every accepted checkout to settle',
         async () => {
-          const settled = Number((await ledgerPool.query<{ n: string }>('SELECT count(*) n FROM checkouts')).rows[0]?.n);
+          const settled = Number(
+            (await ledgerPool.query<{ n: string }>('SELECT count(*) n FROM checkouts')).rows[0]?.n,
+          );
           const dead = await countDeadLetters(queuePool);
           if (settled + dead !== lastSettled) {
             lastSettled = settled + dead;
@@ -182,7 +192,8 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     const postgresVersion = await serverVersion(stack.ledgerUrl);
     const ok = invariantsHold(verdicts) && traffic.failed.length === 0;
     const violations = [...verdicts.violations];
-    if (traffic.failed.length > 0) violations.push(`api: ${traffic.failed.length} checkouts were never accepted`);
+    if (traffic.failed.length > 0)
+      violations.push(`api: ${traffic.failed.length} checkouts were never accepted`);
     return {
       verdict: ok ? 'pass' : 'fail',
       seed: o.seed,
@@ -201,7 +212,10 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       clientVisibleErrors: traffic.clientVisibleErrors,
       clientRetries: traffic.clientRetries,
       redeliveries,
-      acceptLatencyMs: { p50: percentile(traffic.acceptLatenciesMs, 50), p99: percentile(traffic.acceptLatenciesMs, 99) },
+      acceptLatencyMs: {
+        p50: percentile(traffic.acceptLatenciesMs, 50),
+        p99: percentile(traffic.acceptLatenciesMs, 99),
+      },
       throughput: {
         acceptedPerSec: Math.round((traffic.accepted.length / trafficMs) * 1000),
         settledPerSec: Math.round(((verdicts.charged + verdicts.declined) / (trafficMs + settleMs)) * 1000),
@@ -219,7 +233,9 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     };
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
-    say(o.keepWorkDir ? `stopping the stack (keeping ${workDir})` : 'stopping the stack and removing its files');
+    say(
+      o.keepWorkDir ? `stopping the stack (keeping ${workDir})` : 'stopping the stack and removing its files',
+    );
     await stack.stop({ keepWorkDir: o.keepWorkDir });
   }
 }

@@ -110,7 +110,12 @@ async function sendOne(apiUrl: string, c: PlannedCheckout, maxAttempts: number, 
       const json = (await res.json()) as { checkoutId?: string; error?: { code?: string } };
       if (status === 202 && json.checkoutId) {
         result.acceptLatenciesMs.push(performance.now() - started);
-        result.accepted.push({ seq: c.seq, checkoutId: json.checkoutId, creatorId: c.creatorId, acceptedAtMs: Date.now() });
+        result.accepted.push({
+          seq: c.seq,
+          checkoutId: json.checkoutId,
+          creatorId: c.creatorId,
+          acceptedAtMs: Date.now(),
+        });
         return;
       }
       code = json.error?.code ?? `HTTP_${status}`;

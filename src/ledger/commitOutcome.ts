@@ -85,9 +85,21 @@ async function insertChargeAndJournal(
   await client.query(
     `INSERT INTO charges (id, checkout_id, creator_id, currency, amount_minor, usd_minor, fx_snapshot_id, provider_capture_id)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [chargeId, m.checkoutId, m.creatorId, m.currency, m.amountMinor, usdMinor.toString(), fx.snapshotId, captureId],
+    [
+      chargeId,
+      m.checkoutId,
+      m.creatorId,
+      m.currency,
+      m.amountMinor,
+      usdMinor.toString(),
+      fx.snapshotId,
+      captureId,
+    ],
   );
-  await client.query(`INSERT INTO ledger_transactions (id, charge_id) VALUES ($1, $2)`, [transactionId, chargeId]);
+  await client.query(`INSERT INTO ledger_transactions (id, charge_id) VALUES ($1, $2)`, [
+    transactionId,
+    chargeId,
+  ]);
   // Double entry: the provider owes us the money (debit clearing); we owe it to the creator (credit payable).
   await client.query(
     `INSERT INTO ledger_entries (transaction_id, account, creator_id, debit_usd_minor, credit_usd_minor)
@@ -99,7 +111,9 @@ async function insertChargeAndJournal(
 
 async function startSubscription(client: pg.ClientBase, m: CheckoutMessage): Promise<void> {
   if (m.planId === null) return;
-  const plan = await client.query<{ cadence: Cadence }>(`SELECT cadence FROM plans WHERE id = $1`, [m.planId]);
+  const plan = await client.query<{ cadence: Cadence }>(`SELECT cadence FROM plans WHERE id = $1`, [
+    m.planId,
+  ]);
   const cadence = plan.rows[0]?.cadence;
   if (!cadence) throw new Error(`plan ${m.planId} is not in the ledger; seed the ledger catalog first`);
   const subscriptionId = randomUUID();

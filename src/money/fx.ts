@@ -20,7 +20,8 @@ export interface ExactRate {
 }
 
 export function parseRate(text: string): ExactRate {
-  if (!RATE.test(text)) throw new RangeError(`FX rate "${text}" is not a positive decimal with at most 12 places`);
+  if (!RATE.test(text))
+    throw new RangeError(`FX rate "${text}" is not a positive decimal with at most 12 places`);
   const [whole = '0', frac = ''] = text.split('.');
   const numerator = BigInt(whole + frac);
   if (numerator === 0n) throw new RangeError(`FX rate "${text}" must be greater than zero`);

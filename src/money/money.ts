@@ -15,8 +15,7 @@ export interface Money {
 const DIGITS = /^[0-9]{1,19}$/;
 
 export type ParseAmountResult =
-  | { ok: true; amountMinor: bigint }
-  | { ok: false; reason: 'not_integer' | 'not_positive' | 'too_large' };
+  { ok: true; amountMinor: bigint } | { ok: false; reason: 'not_integer' | 'not_positive' | 'too_large' };
 
 /**
  * Parses an amount in minor units. Accepts a string of digits or a safe
@@ -27,12 +26,17 @@ export function parseAmountMinor(value: unknown): ParseAmountResult {
   let amount: bigint;
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) {
-      return Number.isInteger(value) ? { ok: false, reason: 'too_large' } : { ok: false, reason: 'not_integer' };
+      return Number.isInteger(value)
+        ? { ok: false, reason: 'too_large' }
+        : { ok: false, reason: 'not_integer' };
     }
     amount = BigInt(value);
   } else if (typeof value === 'string') {
     if (/^-[0-9]+$/.test(value)) return { ok: false, reason: 'not_positive' };
-    if (!DIGITS.test(value)) return /^[0-9]{20,}$/.test(value) ? { ok: false, reason: 'too_large' } : { ok: false, reason: 'not_integer' };
+    if (!DIGITS.test(value))
+      return /^[0-9]{20,}$/.test(value)
+        ? { ok: false, reason: 'too_large' }
+        : { ok: false, reason: 'not_integer' };
     amount = BigInt(value);
   } else {
     return { ok: false, reason: 'not_integer' };

@@ -40,7 +40,10 @@ export function retryPolicy(isRetryable: (err: unknown) => boolean, options: Ret
   });
 }
 
-export function breakerPolicy(isFailure: (err: unknown) => boolean, options: BreakerOptions): CircuitBreakerPolicy {
+export function breakerPolicy(
+  isFailure: (err: unknown) => boolean,
+  options: BreakerOptions,
+): CircuitBreakerPolicy {
   return circuitBreaker(handleWhen(isFailure), {
     halfOpenAfter: options.halfOpenAfterMs,
     breaker: new ConsecutiveBreaker(options.threshold),
@@ -57,7 +60,12 @@ export function isOpen(breaker: CircuitBreakerPolicy): boolean {
 }
 
 /** Full-jitter exponential delay for attempt n (1-based), for delays cockatiel does not own (redelivery). */
-export function jitteredDelayMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
+export function jitteredDelayMs(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random = Math.random,
+): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.floor(random() * ceiling);
 }

@@ -91,7 +91,9 @@ export class PostgresServer {
     try {
       const ident = pg.escapeIdentifier(name);
       await client.query(
-        template ? `CREATE DATABASE ${ident} TEMPLATE ${pg.escapeIdentifier(template)}` : `CREATE DATABASE ${ident}`,
+        template
+          ? `CREATE DATABASE ${ident} TEMPLATE ${pg.escapeIdentifier(template)}`
+          : `CREATE DATABASE ${ident}`,
       );
     } finally {
       await client.end();

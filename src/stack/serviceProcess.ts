@@ -61,7 +61,11 @@ export class ServiceProcess {
       const timer = setTimeout(() => {
         cleanup();
         child.kill('SIGKILL');
-        reject(new Error(`${this.spec.name} did not report ready within ${timeoutMs} ms; see ${this.spec.logFile}`));
+        reject(
+          new Error(
+            `${this.spec.name} did not report ready within ${timeoutMs} ms; see ${this.spec.logFile}`,
+          ),
+        );
       }, timeoutMs);
       const onMessage = (msg: unknown) => {
         if (typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'ready') {
@@ -72,7 +76,9 @@ export class ServiceProcess {
       const onExit = (code: number | null, signal: string | null) => {
         cleanup();
         reject(
-          new Error(`${this.spec.name} exited before it was ready (code ${code}, signal ${signal}); see ${this.spec.logFile}`),
+          new Error(
+            `${this.spec.name} exited before it was ready (code ${code}, signal ${signal}); see ${this.spec.logFile}`,
+          ),
         );
       };
       const cleanup = () => {

@@ -63,7 +63,9 @@ async function main(): Promise<void> {
       return reply.code(503).send({ status: 'not_ready', reason: `ledger: ${(err as Error).message}` });
     }
   });
-  admin.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  admin.get('/metrics', async (_req, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  );
   await admin.listen({ host: env.WORKER_HOST, port: env.WORKER_ADMIN_PORT });
   const address = admin.server.address();
   const adminPort = typeof address === 'object' && address ? address.port : env.WORKER_ADMIN_PORT;

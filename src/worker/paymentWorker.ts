@@ -184,7 +184,11 @@ export class PaymentWorker {
       return;
     }
     const m = decoded.message;
-    const log = this.o.logger.child({ checkoutId: m.checkoutId, creatorId: m.creatorId, receive: message.receiveCount });
+    const log = this.o.logger.child({
+      checkoutId: m.checkoutId,
+      creatorId: m.creatorId,
+      receive: message.receiveCount,
+    });
     const heartbeat = this.keepInvisible(message);
     try {
       const outcome = await this.charge(m, message, log);
@@ -206,7 +210,11 @@ export class PaymentWorker {
   }
 
   /** Returns the provider's outcome, or null when the message was released. */
-  private async charge(m: CheckoutMessage, message: ReceivedMessage, log: Logger): Promise<ProviderOutcome | null> {
+  private async charge(
+    m: CheckoutMessage,
+    message: ReceivedMessage,
+    log: Logger,
+  ): Promise<ProviderOutcome | null> {
     const request = {
       idempotencyKey: `${PROVIDER_IDEMPOTENCY_PREFIX}${m.checkoutId}`,
       checkoutId: m.checkoutId,
@@ -233,7 +241,10 @@ export class PaymentWorker {
         await this.o.ledger
           .recordProviderError(m.checkoutId, message.receiveCount, `${kind}: ${(err as Error).message}`)
           .catch(() => {});
-        await this.release(message, jitteredDelayMs(message.receiveCount, this.o.redelivery.baseMs, this.o.redelivery.maxMs));
+        await this.release(
+          message,
+          jitteredDelayMs(message.receiveCount, this.o.redelivery.baseMs, this.o.redelivery.maxMs),
+        );
         return null;
       }
     }
@@ -248,7 +259,12 @@ export class PaymentWorker {
     outcome: ProviderOutcome,
     log: Logger,
   ): Promise<CommitResult | null> {
-    const input = { message: m, queueSequence: message.sequence, receiveCount: message.receiveCount, outcome };
+    const input = {
+      message: m,
+      queueSequence: message.sequence,
+      receiveCount: message.receiveCount,
+      outcome,
+    };
     while (this.running) {
       try {
         return await this.dbPolicy.execute(() => this.o.ledger.commit(input));
@@ -259,7 +275,10 @@ export class PaymentWorker {
           continue;
         }
         log.error({ err }, 'ledger refused the checkout; the message will be delivered again later');
-        await this.release(message, jitteredDelayMs(message.receiveCount, this.o.redelivery.baseMs, this.o.redelivery.maxMs));
+        await this.release(
+          message,
+          jitteredDelayMs(message.receiveCount, this.o.redelivery.baseMs, this.o.redelivery.maxMs),
+        );
         return null;
       }
     }

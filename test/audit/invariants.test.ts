@@ -28,8 +28,24 @@ function clean(): AuditSnapshot {
       { checkoutId: 'c2', creatorId: A, status: 'charged', commitSeq: 12n },
     ],
     ledgerCharges: [
-      { checkoutId: 'c1', creatorId: A, captureId: 'p1', currency: 'EUR', amountMinor: 1000n, usdMinor: 1084n, fxSnapshotId: 'fx' },
-      { checkoutId: 'c2', creatorId: A, captureId: 'p2', currency: 'JPY', amountMinor: 1500n, usdMinor: 1005n, fxSnapshotId: 'fx' },
+      {
+        checkoutId: 'c1',
+        creatorId: A,
+        captureId: 'p1',
+        currency: 'EUR',
+        amountMinor: 1000n,
+        usdMinor: 1084n,
+        fxSnapshotId: 'fx',
+      },
+      {
+        checkoutId: 'c2',
+        creatorId: A,
+        captureId: 'p2',
+        currency: 'JPY',
+        amountMinor: 1500n,
+        usdMinor: 1005n,
+        fxSnapshotId: 'fx',
+      },
     ],
     unbalancedTransactions: 0,
     creatorPayableUsd: new Map([[A, 2089n]]),
@@ -66,7 +82,10 @@ test('a double capture at the provider fails no-double-charge', () => {
   const s = clean();
   const v = evaluateInvariants({
     ...s,
-    providerRecords: [...s.providerRecords, { checkoutId: 'c1', captureId: 'p1b', status: 'captured', currency: 'EUR', amountMinor: 1000n }],
+    providerRecords: [
+      ...s.providerRecords,
+      { checkoutId: 'c1', captureId: 'p1b', status: 'captured', currency: 'EUR', amountMinor: 1000n },
+    ],
   });
   assert.equal(v.doubleCharged, 1);
   assert.match(v.violations.join('\n'), /captured 2 times/);
@@ -74,7 +93,10 @@ test('a double capture at the provider fails no-double-charge', () => {
 
 test('a ledger charge without a provider capture fails no-double-charge', () => {
   const s = clean();
-  const v = evaluateInvariants({ ...s, providerRecords: s.providerRecords.filter((r) => r.captureId !== 'p2') });
+  const v = evaluateInvariants({
+    ...s,
+    providerRecords: s.providerRecords.filter((r) => r.captureId !== 'p2'),
+  });
   assert.ok(v.doubleCharged >= 1);
 });
 
@@ -82,7 +104,10 @@ test('a capture the ledger never booked is reported', () => {
   const s = clean();
   const v = evaluateInvariants({
     ...s,
-    providerRecords: [...s.providerRecords, { checkoutId: 'c9', captureId: 'p9', status: 'captured', currency: 'USD', amountMinor: 5n }],
+    providerRecords: [
+      ...s.providerRecords,
+      { checkoutId: 'c9', captureId: 'p9', status: 'captured', currency: 'USD', amountMinor: 5n },
+    ],
   });
   assert.equal(v.unbookedCaptures, 1);
 });

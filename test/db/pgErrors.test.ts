@@ -12,11 +12,23 @@ test('SQLSTATEs of failover and contention are transient; constraint violations 
 });
 
 test('socket errors and node-postgres connection errors are transient, wrapped or not', () => {
-  assert.equal(isTransientDbError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), true);
-  assert.equal(isTransientDbError(new Error('Client has encountered a connection error and is not queryable')), true);
+  assert.equal(
+    isTransientDbError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+    true,
+  );
+  assert.equal(
+    isTransientDbError(new Error('Client has encountered a connection error and is not queryable')),
+    true,
+  );
   assert.equal(isTransientDbError(new Error('Connection terminated unexpectedly')), true);
-  assert.equal(isTransientDbError(new Error('outer', { cause: Object.assign(new Error('x'), { code: '57P01' }) })), true);
-  assert.equal(isTransientDbError(new AggregateError([Object.assign(new Error('x'), { code: 'ECONNREFUSED' })])), true);
+  assert.equal(
+    isTransientDbError(new Error('outer', { cause: Object.assign(new Error('x'), { code: '57P01' }) })),
+    true,
+  );
+  assert.equal(
+    isTransientDbError(new AggregateError([Object.assign(new Error('x'), { code: 'ECONNREFUSED' })])),
+    true,
+  );
 });
 
 test('our own errors are not transient', () => {

@@ -17,7 +17,11 @@ import { planTraffic, sendTraffic } from '../../src/drill/traffic.ts';
 import { SeededRandom } from '../../src/util/seededRandom.ts';
 import { waitFor } from '../../src/util/waitFor.ts';
 
-async function startStack(seed: string, creators: number, faults = { declineRate: 0.05, errorRate: 0, errorAfterCaptureRate: 0, latencyMs: 0 }) {
+async function startStack(
+  seed: string,
+  creators: number,
+  faults = { declineRate: 0.05, errorRate: 0, errorAfterCaptureRate: 0, latencyMs: 0 },
+) {
   const rng = new SeededRandom(seed);
   const drillCatalog = makeDrillCatalog(rng, creators);
   const stack = await EmbeddedStack.start({
@@ -84,7 +88,9 @@ test('a worker SIGKILLed mid-charge and restarted: no double capture, nothing lo
   const traffic = await sendTraffic({ apiUrl: stack.apiUrl, planned, concurrency: 16 });
   assert.equal(traffic.accepted.length, 300);
   // Kill once some, but not all, checkouts are in the ledger: charges are in flight.
-  await waitFor('some charges to commit', async () => (await ledgerCount(stack.ledgerUrl)) >= 30, { timeoutMs: 60_000 });
+  await waitFor('some charges to commit', async () => (await ledgerCount(stack.ledgerUrl)) >= 30, {
+    timeoutMs: 60_000,
+  });
   await stack.worker!.kill();
   const atKill = await ledgerCount(stack.ledgerUrl);
   assert.ok(atKill < 300, `the worker should have been killed mid-run (had ${atKill})`);
@@ -110,7 +116,11 @@ test('the ledger database stopped for 30 s under load: the API keeps answering 2
   const before = await sendTraffic({ apiUrl: stack.apiUrl, planned: planned.slice(0, 100), concurrency: 8 });
   await stack.ledgerServer!.stop();
   const outageStarted = Date.now();
-  const during = await sendTraffic({ apiUrl: stack.apiUrl, planned: planned.slice(100, 300), concurrency: 8 });
+  const during = await sendTraffic({
+    apiUrl: stack.apiUrl,
+    planned: planned.slice(100, 300),
+    concurrency: 8,
+  });
   assert.equal(during.accepted.length, 200, 'every checkout sent during the outage was accepted');
   assert.equal(during.clientVisibleErrors, 0, 'no client saw an error during the ledger outage');
   // Hold the outage for the full 30 s the scenario names (the fault's duration, not a synchronisation sleep).

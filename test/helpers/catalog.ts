@@ -19,7 +19,14 @@ export function makeTestCatalog(creators = 2): TestCatalog {
   const catalog = parseCatalog({
     creators: list,
     plans: list.flatMap((c, i) => [
-      { id: randomUUID(), creatorId: c.id, name: 'Monthly', currency: 'USD', amountMinor: '999', cadence: 'monthly' },
+      {
+        id: randomUUID(),
+        creatorId: c.id,
+        name: 'Monthly',
+        currency: 'USD',
+        amountMinor: '999',
+        cadence: 'monthly',
+      },
       {
         id: randomUUID(),
         creatorId: c.id,

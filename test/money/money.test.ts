@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { divideHalfEven, formatMinor, parseAmountMinor, parseRate, toUsdMinor } from '../../src/money/index.ts';
+import {
+  divideHalfEven,
+  formatMinor,
+  parseAmountMinor,
+  parseRate,
+  toUsdMinor,
+} from '../../src/money/index.ts';
 
 test('parseAmountMinor accepts digit strings and safe integers, rejects the rest', () => {
   assert.deepEqual(parseAmountMinor('1999'), { ok: true, amountMinor: 1999n });
@@ -57,7 +63,10 @@ test('property: conversion is exact to within half a cent and monotonic', () => 
         // exact value in units of 1e-8 cents: amount * rateMicros / 1e6 (EUR and USD both have exponent 2)
         const exactTimes1e6 = amount * BigInt(rateMicros);
         const diff = usd * 1_000_000n - exactTimes1e6;
-        assert.ok(diff <= 500_000n && diff >= -500_000n, `off by more than half a cent: ${usd} vs ${exactTimes1e6}/1e6`);
+        assert.ok(
+          diff <= 500_000n && diff >= -500_000n,
+          `off by more than half a cent: ${usd} vs ${exactTimes1e6}/1e6`,
+        );
         assert.ok(toUsdMinor(amount + 1n, 'EUR', rate) >= usd);
       },
     ),
