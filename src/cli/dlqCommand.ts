@@ -26,7 +26,7 @@ export async function dlqCommand(args: string[]): Promise<number> {
   const queueUrl = flag(
     'queue-url',
     z.string({ error: 'is required (or set QUEUE_DATABASE_URL)' }).url('must be a postgres:// URL'),
-    v['queue-url'] ?? process.env.QUEUE_DATABASE_URL,
+    v['queue-url'] ?? (process.env.QUEUE_DATABASE_URL || undefined),
   );
   const queue = await PostgresQueue.open({ databaseUrl: queueUrl });
   try {

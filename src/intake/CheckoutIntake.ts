@@ -33,7 +33,11 @@ export interface CheckoutIntake {
   /** Moves 'received' to 'queued' with the queue's sequence. Idempotent. */
   markQueued(checkoutId: string, queueSequence: bigint): Promise<void>;
   /** Sets a terminal status (charged, declined, dead_lettered). Idempotent. */
-  markOutcome(checkoutId: string, status: 'charged' | 'declined' | 'dead_lettered', detail?: string): Promise<void>;
+  markOutcome(
+    checkoutId: string,
+    status: 'charged' | 'declined' | 'dead_lettered',
+    detail?: string,
+  ): Promise<void>;
   get(checkoutId: string): Promise<IntakeRecord | null>;
   close(): Promise<void>;
 }

@@ -139,7 +139,9 @@ export class PostgresIntake implements CheckoutIntake {
       [checkoutId, queueSequence.toString()],
     );
     if (result.rowCount === 0) {
-      const exists = await this.pool.query(`SELECT 1 FROM checkout_intake WHERE checkout_id = $1`, [checkoutId]);
+      const exists = await this.pool.query(`SELECT 1 FROM checkout_intake WHERE checkout_id = $1`, [
+        checkoutId,
+      ]);
       if (exists.rowCount === 0) throw new Error(`markQueued: no intake record for checkout ${checkoutId}`);
     }
   }

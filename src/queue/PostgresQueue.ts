@@ -77,12 +77,19 @@ const OptionsSchema = z
     pool: z.custom<pg.Pool>((v) => v instanceof pg.Pool, 'must be a pg.Pool').optional(),
     /** Pool size when the queue makes its own pool from databaseUrl. */
     maxConnections: z.number().int().min(1).max(100).default(10),
-    visibilityTimeoutSec: z.number().int().min(0).max(MAX_VISIBILITY_TIMEOUT_SEC).default(DEFAULT_VISIBILITY_TIMEOUT_SEC),
+    visibilityTimeoutSec: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_VISIBILITY_TIMEOUT_SEC)
+      .default(DEFAULT_VISIBILITY_TIMEOUT_SEC),
     maxReceiveCount: z.number().int().min(1).max(1_000).default(DEFAULT_MAX_RECEIVE_COUNT),
     dedupWindowSec: z.number().int().min(0).max(86_400).default(DEFAULT_DEDUP_WINDOW_SEC),
     pollIntervalMs: z.number().int().min(1).max(60_000).default(DEFAULT_POLL_INTERVAL_MS),
     /** Fired after a receive moved messages to the dead-letter queue. Must not throw. */
-    onDeadLettered: z.custom<(events: readonly DeadLetteredEvent[]) => void>((v) => typeof v === 'function').optional(),
+    onDeadLettered: z
+      .custom<(events: readonly DeadLetteredEvent[]) => void>((v) => typeof v === 'function')
+      .optional(),
   })
   .strict()
   .refine((o) => (o.databaseUrl === undefined) !== (o.pool === undefined), {
@@ -107,11 +114,14 @@ export class PostgresQueue implements Queue {
   private pruning: Promise<void> | null = null;
   /** Long polls of this instance, woken early by its own sends, deletes and redrives. */
   private readonly sleepers = new Set<() => void>();
+  /** Receives under way; close() lets them finish before it ends the pool. */
+  private readonly receiving = new Set<Promise<unknown>>();
 
   private constructor(options: ResolvedOptions) {
     this.options = options;
     this.ownsPool = options.pool === undefined;
-    this.pool = options.pool ?? new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections });
+    this.pool =
+      options.pool ?? new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections });
   }
 
   /** Validates options and connects; does not migrate (see open). */
@@ -151,8 +161,17 @@ export class PostgresQueue implements Queue {
   }
 
   async receive(options: ReceiveOptions): Promise<ReceivedMessage[]> {
-    const { maxMessages, waitTimeMs = 0 } = parseArgument(ReceiveOptionsSchema, options, 'receive options');
-    const deadline = Date.now() + waitTimeMs;
+    const parsed = parseArgument(ReceiveOptionsSchema, options, 'receive options');
+    const receiving = this.receiveUntil(parsed.maxMessages, Date.now() + (parsed.waitTimeMs ?? 0));
+    this.receiving.add(receiving);
+    try {
+      return await receiving;
+    } finally {
+      this.receiving.delete(receiving);
+    }
+  }
+
+  private async receiveUntil(maxMessages: number, deadline: number): Promise<ReceivedMessage[]> {
     const received: ReceivedMessage[] = [];
     while (!this.closed) {
       const rows = await receiveMessages(this.pool, {
@@ -188,7 +207,7 @@ export class PostgresQueue implements Queue {
       if (dead.length > 0) continue;
       if (received.length > 0) break;
       const remaining = deadline - Date.now();
-      if (remaining <= 0) break;
+      if (remaining <= 0 || this.closed) break;
       await this.sleep(Math.min(this.options.pollIntervalMs, remaining));
     }
     return received;
@@ -203,7 +222,11 @@ export class PostgresQueue implements Queue {
   }
 
   async changeVisibility(receiptHandle: string, timeoutSec: number): Promise<boolean> {
-    parseArgument(z.number().int().min(0).max(MAX_VISIBILITY_TIMEOUT_SEC), timeoutSec, 'changeVisibility timeoutSec');
+    parseArgument(
+      z.number().int().min(0).max(MAX_VISIBILITY_TIMEOUT_SEC),
+      timeoutSec,
+      'changeVisibility timeoutSec',
+    );
     const parsed = parseReceiptHandle(receiptHandle);
     if (!parsed) return false;
     const changed = await changeVisibility(this.pool, parsed.messageId, parsed.receipt, timeoutSec);
@@ -251,7 +274,8 @@ export class PostgresQueue implements Queue {
     if (this.closed) return;
     this.closed = true;
     this.wakeSleepers();
-    await this.pruning;
+    // A long poll ends at its next check; ending the pool under a running query would orphan it.
+    await Promise.allSettled([...this.receiving, this.pruning]);
     if (this.ownsPool) await this.pool.end();
   }
 
@@ -310,7 +334,11 @@ export async function migrateQueueDatabase(pool: pg.Pool): Promise<string[]> {
   const client = await pool.connect();
   let failed: Error | undefined;
   try {
-    return await migrate({ dbClient: client, dir: QUEUE_MIGRATIONS_DIR, migrationsTable: QUEUE_MIGRATIONS_TABLE });
+    return await migrate({
+      dbClient: client,
+      dir: QUEUE_MIGRATIONS_DIR,
+      migrationsTable: QUEUE_MIGRATIONS_TABLE,
+    });
   } catch (err) {
     // The session may still hold node-pg-migrate's advisory lock or an aborted transaction.
     failed = err instanceof Error ? err : new Error(String(err));

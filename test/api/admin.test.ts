@@ -1,9 +1,6 @@
 // The admin listener: health, metrics, and the dead-letter routes behind the
 // admin key (a creator key is 403, no or a wrong key 401).
 
-// node:test's test/describe return promises that the runner itself awaits.
-/* eslint-disable @typescript-eslint/no-floating-promises */
-
 import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';

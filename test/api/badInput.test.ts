@@ -1,9 +1,6 @@
 // Each way a checkout request can be wrong, one test each: the status, the
 // code, the field, the { error } shape, and that nothing was recorded or queued.
 
-// node:test's test/describe return promises that the runner itself awaits.
-/* eslint-disable @typescript-eslint/no-floating-promises */
-
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance, InjectOptions } from 'fastify';

@@ -1,6 +1,3 @@
-// node:test's test/describe return promises that the runner itself awaits.
-/* eslint-disable @typescript-eslint/no-floating-promises */
-
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CHECKOUT_ID_NAMESPACE, checkoutIdFor, uuidV5 } from '../../src/api/checkoutId.ts';

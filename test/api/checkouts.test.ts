@@ -2,9 +2,6 @@
 // isolation, status reads, metrics and log redaction, against the real
 // Postgres queue and intake.
 
-// node:test's test/describe return promises that the runner itself awaits.
-/* eslint-disable @typescript-eslint/no-floating-promises */
-
 import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';

@@ -3,9 +3,6 @@
 // answers 5xx, every 4xx has the { error: { code, message, field? } } shape,
 // and a rejected request leaves no intake row and no queued message.
 
-// node:test's test/describe return promises that the runner itself awaits.
-/* eslint-disable @typescript-eslint/no-floating-promises */
-
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

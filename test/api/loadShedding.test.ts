@@ -1,9 +1,6 @@
 // A saturated API sheds load with 503 FB_OVERLOADED and Retry-After, while the
 // admin listener's liveness keeps answering 200 (it shares none of that work).
 
-// node:test's test/describe return promises that the runner itself awaits.
-/* eslint-disable @typescript-eslint/no-floating-promises */
-
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';

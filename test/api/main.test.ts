@@ -2,9 +2,6 @@
 // the ready message over IPC, graceful stop on SIGTERM, and bad configuration
 // refused with exit code 2 and one line.
 
-// node:test's test/describe return promises that the runner itself awaits.
-/* eslint-disable @typescript-eslint/no-floating-promises */
-
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

@@ -2,9 +2,6 @@
 // Retry-After (never a 500), readiness fails, liveness does not, and once the
 // database is back the client's retry with the same key succeeds exactly once.
 
-// node:test's test/describe return promises that the runner itself awaits.
-/* eslint-disable @typescript-eslint/no-floating-promises */
-
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';

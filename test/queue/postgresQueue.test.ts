@@ -27,7 +27,8 @@ describe('PostgresQueue specifics', { concurrency: 4 }, () => {
     for (const [options, field] of cases) {
       assert.throws(
         () => PostgresQueue.connect(options as never),
-        (err: unknown) => isFirebreakError(err) && err.code === 'FB_CONFIG_INVALID' && err.message.includes(field),
+        (err: unknown) =>
+          isFirebreakError(err) && err.code === 'FB_CONFIG_INVALID' && err.message.includes(field),
         JSON.stringify(options),
       );
     }
@@ -35,7 +36,10 @@ describe('PostgresQueue specifics', { concurrency: 4 }, () => {
 
   test('open migrates once; opening again (another process starting) changes nothing', async () => {
     const databaseUrl = await freshQueueDatabase();
-    const [a, b] = await Promise.all([PostgresQueue.open({ databaseUrl }), PostgresQueue.open({ databaseUrl })]);
+    const [a, b] = await Promise.all([
+      PostgresQueue.open({ databaseUrl }),
+      PostgresQueue.open({ databaseUrl }),
+    ]);
     await Promise.all([a.close(), b.close()]);
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
@@ -79,11 +83,16 @@ describe('PostgresQueue specifics', { concurrency: 4 }, () => {
     const [m] = await queue.receive({ maxMessages: 1 });
     assert.equal(await queue.changeVisibility(m!.receiptHandle, 0), true);
     assert.deepEqual(await queue.receive({ maxMessages: 1 }), []);
-    assert.deepEqual(events, [{ messageId: sent.messageId, groupId: 'g', dedupId: 'poison', receiveCount: 1 }]);
+    assert.deepEqual(events, [
+      { messageId: sent.messageId, groupId: 'g', dedupId: 'poison', receiveCount: 1 },
+    ]);
   });
 
   test('close ends a long poll of the same instance at once', async () => {
-    const queue = await PostgresQueue.open({ databaseUrl: await freshQueueDatabase(), pollIntervalMs: 60_000 });
+    const queue = await PostgresQueue.open({
+      databaseUrl: await freshQueueDatabase(),
+      pollIntervalMs: 60_000,
+    });
     const polling = queue.receive({ maxMessages: 1, waitTimeMs: 60_000 });
     const startedAt = Date.now();
     await queue.close();

@@ -33,7 +33,11 @@ export interface Clients {
   open(): Promise<Queue>;
 }
 
-export async function clientsFor(t: TestContext, makeQueue: MakeQueue, options: ContractQueueOptions): Promise<Clients> {
+export async function clientsFor(
+  t: TestContext,
+  makeQueue: MakeQueue,
+  options: ContractQueueOptions,
+): Promise<Clients> {
   const fixture = await makeQueue(options);
   const opened: Queue[] = [];
   t.after(async () => {
@@ -60,7 +64,11 @@ function only(messages: ReceivedMessage[]): ReceivedMessage {
   return messages[0]!;
 }
 
-export function queueContract(name: string, makeQueue: MakeQueue, capabilities: ContractCapabilities = {}): void {
+export function queueContract(
+  name: string,
+  makeQueue: MakeQueue,
+  capabilities: ContractCapabilities = {},
+): void {
   describe(`Queue contract: ${name}`, { concurrency: 4 }, () => {
     test('send assigns increasing sequences and distinct message ids', async (t) => {
       const { queue } = await clientsFor(t, makeQueue, {});
@@ -123,7 +131,10 @@ export function queueContract(name: string, makeQueue: MakeQueue, capabilities: 
       const again = await waitFor('redelivery after the visibility timeout', async () => {
         const got = await queue.receive({ maxMessages: 10 });
         // Head-of-line holds while the first is invisible: 'second' never jumps ahead.
-        assert.ok(got.every((m) => m.body === 'first'), `unexpected ${got.map((m) => m.body).join()}`);
+        assert.ok(
+          got.every((m) => m.body === 'first'),
+          `unexpected ${got.map((m) => m.body).join()}`,
+        );
         return got[0];
       });
       assert.ok(Date.now() - startedAt >= 900, 'redelivered before the timeout');
@@ -190,7 +201,11 @@ export function queueContract(name: string, makeQueue: MakeQueue, capabilities: 
       assert.equal(letters[0]!.dedupId, 'g/poison');
       assert.equal(letters[0]!.receiveCount, 2);
       assert.ok(letters[0]!.deadLetteredAt instanceof Date);
-      assert.equal(await queue.delete(lastHandle), false, 'a dead letter cannot be deleted with its old receipt');
+      assert.equal(
+        await queue.delete(lastHandle),
+        false,
+        'a dead letter cannot be deleted with its old receipt',
+      );
       assert.equal((await queue.stats()).deadLettered, 1);
     });
 
@@ -198,8 +213,9 @@ export function queueContract(name: string, makeQueue: MakeQueue, capabilities: 
       const { queue } = await clientsFor(t, makeQueue, { visibilityTimeoutSec: 1, maxReceiveCount: 1 });
       await sendAll(queue, 'g', ['crashes-the-worker', 'next']);
       assert.equal(only(await queue.receive({ maxMessages: 10 })).body, 'crashes-the-worker');
-      const next = await waitFor('the group to move past its dead letter', async () =>
-        (await queue.receive({ maxMessages: 10 }))[0],
+      const next = await waitFor(
+        'the group to move past its dead letter',
+        async () => (await queue.receive({ maxMessages: 10 }))[0],
       );
       assert.equal(next.body, 'next');
       assert.deepEqual(
@@ -271,7 +287,11 @@ export function queueContract(name: string, makeQueue: MakeQueue, capabilities: 
       assert.equal(redriven.body, '1');
       assert.equal(redriven.receiveCount, 1);
       assert.ok(redriven.sequence > a3!, 'the tail of its group');
-      assert.equal(await queue.delete(a1.receiptHandle), false, 'receipts from before the dead letter stay stale');
+      assert.equal(
+        await queue.delete(a1.receiptHandle),
+        false,
+        'receipts from before the dead letter stay stale',
+      );
       assert.equal(await queue.delete(redriven.receiptHandle), true);
       assert.equal(await queue.redrive(), 0);
     });

@@ -28,7 +28,9 @@ export function concurrencyContract(makeQueue: MakeQueue): void {
         const sequences: bigint[] = [];
         for (let i = 0; i < PER_GROUP; i++) {
           const client = clients[(g + i) % CLIENTS]!;
-          sequences.push((await client.send({ groupId, dedupId: `${groupId}/${i}`, body: String(i) })).sequence);
+          sequences.push(
+            (await client.send({ groupId, dedupId: `${groupId}/${i}`, body: String(i) })).sequence,
+          );
         }
         sent.set(groupId, sequences);
       }),
@@ -45,7 +47,8 @@ export function concurrencyContract(makeQueue: MakeQueue): void {
       while (deleted < total && violations.length === 0) {
         const messages = await client.receive({ maxMessages: 3, waitTimeMs: 200 });
         for (const m of messages) {
-          if (inFlightGroups.has(m.groupId)) violations.push(`two messages of ${m.groupId} in flight at once`);
+          if (inFlightGroups.has(m.groupId))
+            violations.push(`two messages of ${m.groupId} in flight at once`);
           if (seenMessages.has(m.messageId)) violations.push(`${m.messageId} delivered twice`);
           inFlightGroups.add(m.groupId);
           seenMessages.add(m.messageId);

@@ -6,7 +6,10 @@
 import type pg from 'pg';
 
 /** Must run inside a transaction. `messageIds` null = every dead letter. Returns how many moved. */
-export async function redriveDeadLetters(client: pg.PoolClient, messageIds: readonly string[] | null): Promise<number> {
+export async function redriveDeadLetters(
+  client: pg.PoolClient,
+  messageIds: readonly string[] | null,
+): Promise<number> {
   const locked = await client.query<{ group_id: string }>(
     `SELECT g.group_id
      FROM queue_group g
