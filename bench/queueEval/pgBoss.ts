@@ -67,14 +67,20 @@ export async function runPgBoss(url: string, workload: Workload, mode: 'polling'
 }
 
 /** Drains `name` with one worker, recording the order in which indexes ran. */
-async function drain(boss: PgBoss, name: string, expected: number, failIndex: (i: number, retry: number) => boolean) {
+async function drain(
+  boss: PgBoss,
+  name: string,
+  expected: number,
+  failIndex: (i: number, retry: number) => boolean,
+  waitMs = 8_000,
+) {
   const order: number[] = [];
   await boss.work<{ index: number }>(name, { localConcurrency: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
     if (!job) return;
     order.push(job.data.index);
     if (failIndex(job.data.index, job.retryCount)) throw new Error('handler failed');
   });
-  await until(() => order.length >= expected, 8_000);
+  await until(() => order.length >= expected, waitMs);
   await boss.offWork(name);
   return order;
 }
@@ -90,7 +96,7 @@ export async function probePgBoss(freshDatabase: () => Promise<string>): Promise
       'batch',
       Array.from({ length: 20 }, (_, index) => ({ data: { index }, singletonKey: 'k' })),
     );
-    const batchOrder = await drain(boss, 'batch', 20, () => false);
+    const batchOrder = await drain(boss, 'batch', 20, () => false, 20_000); // one job per 0.5 s poll
     const inOrder = batchOrder.every((v, i) => v === i);
     results.push({
       candidate,

@@ -29,7 +29,8 @@ export function flag<S extends z.ZodType>(name: string, schema: S, value: unknow
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const message = parsed.error.issues[0]?.message ?? 'invalid value';
-  throw fbError('FB_USAGE', `--${name}: ${message} (got ${JSON.stringify(value)})`, { field: `--${name}` });
+  const got = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+  throw fbError('FB_USAGE', `--${name}: ${message}${got}`, { field: `--${name}` });
 }
 
 export const intFlag = (min: number, max: number) =>

@@ -18,6 +18,8 @@ const OptionsSchema = z
     databaseUrl: z.string().min(1).optional(),
     pool: z.custom<pg.Pool>((v) => v instanceof pg.Pool, 'must be a pg.Pool').optional(),
     maxConnections: z.number().int().min(1).max(100).default(5),
+    /** Errors of idle pooled connections (see PostgresQueue); only for the pool the intake makes itself. */
+    onPoolError: z.custom<(err: Error) => void>((v) => typeof v === 'function').optional(),
   })
   .strict()
   .refine((o) => (o.databaseUrl === undefined) !== (o.pool === undefined), {
@@ -94,7 +96,10 @@ export class PostgresIntake implements CheckoutIntake {
   static connect(options: PostgresIntakeOptions): PostgresIntake {
     const o = parseOrThrow(OptionsSchema, options, 'PostgresIntake options');
     if (o.pool) return new PostgresIntake(o.pool, false);
-    return new PostgresIntake(new pg.Pool({ connectionString: o.databaseUrl, max: o.maxConnections }), true);
+    const pool = new pg.Pool({ connectionString: o.databaseUrl, max: o.maxConnections });
+    // Without a listener, an idle connection dropped by a database restart would crash the process.
+    pool.on('error', (err) => o.onPoolError?.(err));
+    return new PostgresIntake(pool, true);
   }
 
   /** Validates options, connects and applies the queue database's migrations (idempotent). */

@@ -86,6 +86,12 @@ const OptionsSchema = z
     maxReceiveCount: z.number().int().min(1).max(1_000).default(DEFAULT_MAX_RECEIVE_COUNT),
     dedupWindowSec: z.number().int().min(0).max(86_400).default(DEFAULT_DEDUP_WINDOW_SEC),
     pollIntervalMs: z.number().int().min(1).max(60_000).default(DEFAULT_POLL_INTERVAL_MS),
+    /**
+     * Errors of idle pooled connections (the database restarted, a drill killed
+     * it). Without a listener node-postgres would crash the process; the next
+     * query reconnects. Only for the pool the queue makes itself.
+     */
+    onPoolError: z.custom<(err: Error) => void>((v) => typeof v === 'function').optional(),
     /** Fired after a receive moved messages to the dead-letter queue. Must not throw. */
     onDeadLettered: z
       .custom<(events: readonly DeadLetteredEvent[]) => void>((v) => typeof v === 'function')
@@ -120,8 +126,7 @@ export class PostgresQueue implements Queue {
   private constructor(options: ResolvedOptions) {
     this.options = options;
     this.ownsPool = options.pool === undefined;
-    this.pool =
-      options.pool ?? new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections });
+    this.pool = options.pool ?? ownPool(options);
   }
 
   /** Validates options and connects; does not migrate (see open). */
@@ -327,6 +332,19 @@ export class PostgresQueue implements Queue {
         this.pruning = null;
       });
   }
+}
+
+function ownPool(options: ResolvedOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.databaseUrl,
+    max: options.maxConnections,
+    // Our statements are few, prepared, and their best plan does not depend on
+    // their parameters: plan once per connection instead of on every call
+    // (planning the receive statement costs twice its execution).
+    options: '-c plan_cache_mode=force_generic_plan',
+  });
+  pool.on('error', (err) => options.onPoolError?.(err));
+  return pool;
 }
 
 /** Applies the queue database's migrations (queue, then checkout intake) on a client of the pool. */

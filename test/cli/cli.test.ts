@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
@@ -65,9 +66,14 @@ test('help lists the commands', async () => {
   assert.match(r.stdout, /firebreak dlq list/);
 });
 
-test('drill --json prints one JSON document with the verdict and counts, and cleans up', async () => {
-  const before = new Set((await readdir(tmpdir())).filter((n) => n.startsWith('firebreak-')));
-  const r = await firebreak(['drill', '--json', '--checkouts', '40', '--creators', '4', '--seed', 'cli']);
+test('drill --json prints one JSON document with the verdict and counts, and cleans up', async (t) => {
+  // Its own TMPDIR, so other test files running at the same time cannot confuse the clean-up check.
+  const ownTmp = await mkdtemp(join(tmpdir(), 'cli-drill-'));
+  await chmod(ownTmp, 0o777); // the Postgres servers run as the "postgres" user when we are root
+  t.after(() => rm(ownTmp, { recursive: true, force: true }));
+  const r = await firebreak(['drill', '--json', '--checkouts', '40', '--creators', '4', '--seed', 'cli'], {
+    TMPDIR: ownTmp,
+  });
   assert.equal(r.code, 0, r.stderr);
   const result = JSON.parse(r.stdout) as Record<string, unknown>;
   assert.equal(result.verdict, 'pass');
@@ -88,6 +94,5 @@ test('drill --json prints one JSON document with the verdict and counts, and cle
     40,
   );
   assert.match(r.stderr, /traffic: 40\/40 sent/, 'progress goes to stderr');
-  const after = (await readdir(tmpdir())).filter((n) => n.startsWith('firebreak-') && !before.has(n));
-  assert.deepEqual(after, [], 'no directories left behind');
+  assert.deepEqual(await readdir(ownTmp), [], 'no files or directories left behind');
 });

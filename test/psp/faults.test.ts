@@ -2,7 +2,7 @@
 // latency, and concurrent requests with one key.
 
 // node:test's describe/it return promises that the runner itself awaits.
-/* eslint-disable @typescript-eslint/no-floating-promises */
+ 
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

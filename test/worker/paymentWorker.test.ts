@@ -1,7 +1,7 @@
 // The payment worker against real parts: the sandbox provider as a process,
 // the Postgres queue and the ledger on a real server.
 
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,7 +21,7 @@ import { makeTestCatalog } from '../helpers/catalog.ts';
 
 const CONTROL_KEY = 'control-key-for-tests';
 
-async function setup(t: import('node:test').TestContext, workerOptions: Partial<PaymentWorkerOptions> = {}) {
+async function setup(t: TestContext, workerOptions: Partial<PaymentWorkerOptions> = {}) {
   const dataDir = await mkdtemp(join(tmpdir(), 'firebreak-worker-psp-'));
   const psp = await startSandboxProcess({ dataDir, seed: 'worker-tests', controlKey: CONTROL_KEY });
   const control = new SandboxControl(psp.baseUrl, CONTROL_KEY);
@@ -154,8 +154,7 @@ test('a provider outage opens the breaker and holds messages instead of dead-let
   const sent = await Promise.all([s.send(), s.send({ creatorId: s.catalog.creators[1]!.id })]);
   s.worker.start();
   await waitFor('the breaker to open', async () => {
-    const values = (await s.metric('checkout_worker_breaker_state')) as number;
-    return values >= 1;
+    return (await s.metric('checkout_worker_breaker_state')) >= 1;
   });
   // Let the outage outlast several visibility timeouts (2 s each): held messages must not burn receives.
   const outageUntil = Date.now() + 5_000;

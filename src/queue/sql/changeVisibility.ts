@@ -14,8 +14,9 @@ export async function changeVisibility(
   // current re-reads the message FOR SHARE after the group lock is held, so
   // its receipt is compared on the latest version, not on a snapshot that may
   // predate a redelivery.
-  const result = await db.query(
-    `WITH locked_group AS (
+  const result = await db.query({
+    name: 'queue_change_visibility',
+    text: `WITH locked_group AS (
        SELECT g.group_id FROM queue_group g
        WHERE g.group_id = (SELECT group_id FROM queue_message WHERE message_id = $1)
        FOR UPDATE
@@ -30,7 +31,7 @@ export async function changeVisibility(
      SET visible_at = now() + make_interval(secs => $3)
      FROM current
      WHERE g.group_id = current.group_id AND g.visible_at > now()`,
-    [messageId, receipt, timeoutSec],
-  );
+    values: [messageId, receipt, timeoutSec],
+  });
   return result.rowCount === 1;
 }

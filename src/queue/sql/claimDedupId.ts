@@ -12,23 +12,25 @@ export type DedupClaim =
 
 /** Runs inside the send transaction; the claimed row stays locked until it commits. */
 export async function claimDedupId(db: Db, dedupId: string, windowSec: number): Promise<DedupClaim> {
-  const claimed = await db.query<{ message_id: string }>(
-    `INSERT INTO queue_dedup AS d (dedup_id, message_id, seq, expires_at)
+  const claimed = await db.query<{ message_id: string }>({
+    name: 'queue_claim_dedup_id',
+    text: `INSERT INTO queue_dedup AS d (dedup_id, message_id, seq, expires_at)
      VALUES ($1, uuidv7(), NULL, now() + make_interval(secs => $2))
      ON CONFLICT (dedup_id) DO UPDATE
        SET message_id = excluded.message_id, seq = NULL, expires_at = excluded.expires_at
        WHERE d.expires_at <= now()
      RETURNING d.message_id`,
-    [dedupId, windowSec],
-  );
+    values: [dedupId, windowSec],
+  });
   const row = claimed.rows[0];
   if (row) return { claimed: true, messageId: row.message_id };
 
   // A duplicate. This is a new statement, so it sees the original's committed row.
-  const original = await db.query<{ message_id: string; seq: string }>(
-    `SELECT message_id, seq FROM queue_dedup WHERE dedup_id = $1`,
-    [dedupId],
-  );
+  const original = await db.query<{ message_id: string; seq: string }>({
+    name: 'queue_find_dedup_id',
+    text: `SELECT message_id, seq FROM queue_dedup WHERE dedup_id = $1`,
+    values: [dedupId],
+  });
   const found = original.rows[0];
   if (!found) throw new Error(`queue_dedup row for ${dedupId} vanished inside its own lock`);
   return { claimed: false, messageId: found.message_id, seq: toBigint(found.seq) };
@@ -36,13 +38,14 @@ export async function claimDedupId(db: Db, dedupId: string, windowSec: number): 
 
 /** Deletes up to `limit` dedup ids whose window has passed; returns how many. */
 export async function pruneExpiredDedupIds(db: Db, limit: number): Promise<number> {
-  const result = await db.query(
-    `DELETE FROM queue_dedup
+  const result = await db.query({
+    name: 'queue_prune_dedup_ids',
+    text: `DELETE FROM queue_dedup
      WHERE dedup_id IN (
        SELECT dedup_id FROM queue_dedup WHERE expires_at < now() ORDER BY expires_at LIMIT $1
        FOR UPDATE SKIP LOCKED
      )`,
-    [limit],
-  );
+    values: [limit],
+  });
   return result.rowCount ?? 0;
 }

@@ -8,8 +8,9 @@ export async function deleteMessage(db: Db, messageId: string, receipt: string):
   // locked_group runs first (gone reads from it), keeping the lock order group
   // → message. The DELETE re-checks the receipt on the row's latest version,
   // so a redelivery that committed while we waited for the lock wins.
-  const result = await db.query(
-    `WITH locked_group AS (
+  const result = await db.query({
+    name: 'queue_delete_message',
+    text: `WITH locked_group AS (
        SELECT g.group_id FROM queue_group g
        WHERE g.group_id = (SELECT group_id FROM queue_message WHERE message_id = $1)
        FOR UPDATE
@@ -23,7 +24,7 @@ export async function deleteMessage(db: Db, messageId: string, receipt: string):
      SET pending = g.pending - 1, visible_at = now()
      FROM gone
      WHERE g.group_id = gone.group_id`,
-    [messageId, receipt],
-  );
+    values: [messageId, receipt],
+  });
   return result.rowCount === 1;
 }

@@ -17,8 +17,9 @@ export async function enqueueMessage(
   // locked before the message draws its sequence number: sends of one group
   // therefore commit in sequence order, and a receiver can never see seq 11
   // of a group while seq 10 is still uncommitted behind it.
-  const result = await db.query<{ message_id: string; seq: string }>(
-    `WITH locked_group AS (
+  const result = await db.query<{ message_id: string; seq: string }>({
+    name: 'queue_enqueue_message',
+    text: `WITH locked_group AS (
        INSERT INTO queue_group AS g (group_id, pending) VALUES ($1, 1)
        ON CONFLICT (group_id) DO UPDATE SET pending = g.pending + 1
        RETURNING g.group_id
@@ -30,8 +31,8 @@ export async function enqueueMessage(
        UPDATE queue_dedup d SET seq = message.seq FROM message WHERE d.dedup_id = $3
      )
      SELECT message_id, seq FROM message`,
-    [message.groupId, message.messageId, message.dedupId, message.body],
-  );
+    values: [message.groupId, message.messageId, message.dedupId, message.body],
+  });
   const row = result.rows[0];
   if (!row) throw new Error('enqueueMessage inserted no row');
   return { messageId: row.message_id, seq: toBigint(row.seq) };

@@ -34,8 +34,9 @@ export async function receiveMessages(
   db: Db,
   options: { limit: number; visibilityTimeoutSec: number; maxReceiveCount: number },
 ): Promise<ReceivedRow[]> {
-  const result = await db.query<ReceivedRow>(
-    `WITH candidate AS (
+  const result = await db.query<ReceivedRow>({
+    name: 'queue_receive_messages',
+    text: `WITH candidate AS (
        SELECT g.group_id
        FROM queue_group g
        WHERE g.pending > 0 AND g.visible_at <= now()
@@ -83,7 +84,7 @@ export async function receiveMessages(
      SELECT 'dead_lettered', message_id, group_id, dedup_id, NULL, seq, receive_count, sent_at, NULL
      FROM dead_lettered
      ORDER BY seq`,
-    [options.limit, options.visibilityTimeoutSec, options.maxReceiveCount],
-  );
+    values: [options.limit, options.visibilityTimeoutSec, options.maxReceiveCount],
+  });
   return result.rows;
 }
