@@ -42,7 +42,10 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 try {
   const candidates: [string, (url: string) => Promise<RunResult>][] = [
     ['PostgresQueue (ours)', (url) => runPostgresQueue(url, workload, 1)],
-    ['PostgresQueue (ours, worker-style batch receive)', (url) => runPostgresQueue(url, workload, workload.concurrency)],
+    [
+      'PostgresQueue (ours, worker-style batch receive)',
+      (url) => runPostgresQueue(url, workload, workload.concurrency),
+    ],
     ['pg-boss 12.35 key_strict_fifo, polling', (url) => runPgBoss(url, workload, 'polling')],
     ['pg-boss 12.35 key_strict_fifo, batch+burst+notify', (url) => runPgBoss(url, workload, 'tuned')],
     ['graphile-worker 0.18 named queues', (url) => runGraphileWorker(url, workload)],

@@ -16,11 +16,14 @@ import { Ledger } from '../../src/ledger/index.ts';
 import { PostgresQueue } from '../../src/queue/PostgresQueue.ts';
 import { PostgresServer } from '../../src/stack/postgresServer.ts';
 import { ServiceProcess } from '../../src/stack/serviceProcess.ts';
+import { enableStatementStats, STATEMENT_STATS_SETTINGS } from './statementStats.ts';
 
 export interface BenchStackOptions {
   readonly drillCatalog: DrillCatalog;
   readonly logLevel: string;
   readonly workerConcurrency: number;
+  /** Load pg_stat_statements into both servers (see statementStats.ts). */
+  readonly statementStats: boolean;
   /** When set, the API and worker write V8 CPU profiles (--cpu-prof) into this directory on exit. */
   readonly cpuProfileDir?: string;
   readonly progress: (line: string) => void;
@@ -39,6 +42,7 @@ export class BenchStack {
   api: ServiceProcess | undefined;
   worker: ServiceProcess | undefined;
   private readonly services: ServiceProcess[] = [];
+  private stopping: Promise<void> | undefined;
 
   private constructor(workDir: string, options: BenchStackOptions) {
     this.workDir = workDir;
@@ -60,12 +64,16 @@ export class BenchStack {
   private async boot(): Promise<void> {
     const say = this.o.progress;
     say(`work dir ${this.workDir}; starting the queue and ledger Postgres servers`);
+    const settings = this.o.statementStats ? STATEMENT_STATS_SETTINGS : {};
     [this.queueServer, this.ledgerServer] = await Promise.all([
-      PostgresServer.start({ name: 'bench-queue' }),
-      PostgresServer.start({ name: 'bench-ledger' }),
+      PostgresServer.start({ name: 'bench-queue', settings }),
+      PostgresServer.start({ name: 'bench-ledger', settings }),
     ]);
     this.queueUrl = await this.queueServer.createDatabase('queue');
     this.ledgerUrl = await this.ledgerServer.createDatabase('ledger');
+    if (this.o.statementStats) {
+      await Promise.all([enableStatementStats(this.queueUrl), enableStatementStats(this.ledgerUrl)]);
+    }
 
     say('migrating the queue and ledger databases, seeding the catalog');
     const ledger = await Ledger.open({ databaseUrl: this.ledgerUrl });
@@ -118,9 +126,11 @@ export class BenchStack {
   }
 
   private service(name: string, path: string, env: Record<string, string>, profiled = false): ServiceProcess {
-    const profile =
+    const profile: Record<string, string> =
       profiled && this.o.cpuProfileDir
-        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${this.o.cpuProfileDir} --cpu-prof-name=${name}.cpuprofile` }
+        ? {
+            NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${this.o.cpuProfileDir} --cpu-prof-name=${name}.cpuprofile`,
+          }
         : {};
     const svc = new ServiceProcess({
       name,
@@ -133,9 +143,12 @@ export class BenchStack {
   }
 
   /** Stops every process (gracefully, so profiles get written), both servers, and removes the work directory. */
-  async stop(): Promise<void> {
-    await Promise.allSettled(this.services.map((s) => s.stop()));
-    await Promise.allSettled([this.queueServer?.destroy(), this.ledgerServer?.destroy()]);
-    await rm(this.workDir, { recursive: true, force: true });
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await Promise.allSettled(this.services.map((s) => s.stop()));
+      await Promise.allSettled([this.queueServer?.destroy(), this.ledgerServer?.destroy()]);
+      await rm(this.workDir, { recursive: true, force: true });
+    })();
+    return this.stopping;
   }
 }

@@ -2,7 +2,16 @@
 // under the evaluation workload, and probed for the semantics the Queue port needs.
 
 import { Logger, makeWorkerUtils, run, type Runner, type Task } from 'graphile-worker';
-import { produce, totalMessages, Tracker, until, type Item, type ProbeResult, type RunResult, type Workload } from './workload.ts';
+import {
+  produce,
+  totalMessages,
+  Tracker,
+  until,
+  type Item,
+  type ProbeResult,
+  type RunResult,
+  type Workload,
+} from './workload.ts';
 
 const silent = new Logger(() => () => {});
 
@@ -49,10 +58,12 @@ export async function runGraphileWorker(url: string, workload: Workload): Promis
 
 async function drain(url: string, expected: number, fail: (index: number, attempt: number) => boolean) {
   const order: number[] = [];
-  const worker = await runner(url, 4, async (payload, helpers) => {
+  const worker = await runner(url, 4, (payload, helpers) => {
     const { index } = payload as { index: number };
     order.push(index);
-    if (fail(index, helpers.job.attempts)) throw new Error('handler failed');
+    return fail(index, helpers.job.attempts)
+      ? Promise.reject(new Error('handler failed'))
+      : Promise.resolve();
   });
   await until(() => order.length >= expected, 8_000);
   await worker.stop();
@@ -68,7 +79,9 @@ export async function probeGraphileWorker(freshDatabase: () => Promise<string>):
   const utils = await makeWorkerUtils({ connectionString: batchUrl, logger: silent });
   try {
     await utils.migrate();
-    await utils.addJobs(Array.from({ length: 20 }, (_, index) => ({ identifier: 'pay', payload: { index }, queueName: 'k' })));
+    await utils.addJobs(
+      Array.from({ length: 20 }, (_, index) => ({ identifier: 'pay', payload: { index }, queueName: 'k' })),
+    );
   } finally {
     await utils.release();
   }
@@ -76,7 +89,9 @@ export async function probeGraphileWorker(freshDatabase: () => Promise<string>):
   results.push({
     candidate,
     probe: '20 jobs of one queue added in one batch',
-    outcome: batchOrder.every((v, i) => v === i) ? 'ran in order' : `ran OUT OF ORDER: ${batchOrder.join(',')}`,
+    outcome: batchOrder.every((v, i) => v === i)
+      ? 'ran in order'
+      : `ran OUT OF ORDER: ${batchOrder.join(',')}`,
   });
 
   // 2. The first job fails once: the queue is unlocked and the retry is scheduled later.

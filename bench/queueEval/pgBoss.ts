@@ -2,7 +2,16 @@
 // evaluation workload, and probed for the semantics the Queue port needs.
 
 import { PgBoss } from 'pg-boss';
-import { produce, totalMessages, Tracker, until, type Item, type ProbeResult, type RunResult, type Workload } from './workload.ts';
+import {
+  produce,
+  totalMessages,
+  Tracker,
+  until,
+  type Item,
+  type ProbeResult,
+  type RunResult,
+  type Workload,
+} from './workload.ts';
 
 const QUEUE = 'payments';
 
@@ -25,7 +34,11 @@ async function startBoss(url: string, notify: boolean): Promise<PgBoss> {
  * tuned: fewer workers fetching batches, fetching again at once while batches
  * come back full, woken by NOTIFY on send.
  */
-export async function runPgBoss(url: string, workload: Workload, mode: 'polling' | 'tuned'): Promise<RunResult> {
+export async function runPgBoss(
+  url: string,
+  workload: Workload,
+  mode: 'polling' | 'tuned',
+): Promise<RunResult> {
   const boss = await startBoss(url, mode === 'tuned');
   try {
     await boss.createQueue(QUEUE, { policy: 'key_strict_fifo', retryLimit: 2, notify: mode === 'tuned' });
@@ -75,10 +88,10 @@ async function drain(
   waitMs = 8_000,
 ) {
   const order: number[] = [];
-  await boss.work<{ index: number }>(name, { localConcurrency: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
-    if (!job) return;
-    order.push(job.data.index);
-    if (failIndex(job.data.index, job.retryCount)) throw new Error('handler failed');
+  await boss.work<{ index: number }>(name, { localConcurrency: 1, pollingIntervalSeconds: 0.5 }, ([job]) => {
+    if (job) order.push(job.data.index);
+    const fail = job !== undefined && failIndex(job.data.index, job.retryCount);
+    return fail ? Promise.reject(new Error('handler failed')) : Promise.resolve();
   });
   await until(() => order.length >= expected, waitMs);
   await boss.offWork(name);

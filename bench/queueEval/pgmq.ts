@@ -7,7 +7,9 @@ export async function probePgmq(url: string): Promise<ProbeResult> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const available = await client.query(`SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'pgmq'`);
+    const available = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'pgmq'`,
+    );
     try {
       await client.query('CREATE EXTENSION pgmq');
       return { candidate: 'pgmq', probe: 'CREATE EXTENSION pgmq', outcome: 'installed' };

@@ -6,7 +6,11 @@ import { PostgresQueue } from '../../src/queue/PostgresQueue.ts';
 import type { ReceivedMessage } from '../../src/queue/Queue.ts';
 import { produce, totalMessages, Tracker, type Item, type RunResult, type Workload } from './workload.ts';
 
-export async function runPostgresQueue(url: string, workload: Workload, receiveBatch: number): Promise<RunResult> {
+export async function runPostgresQueue(
+  url: string,
+  workload: Workload,
+  receiveBatch: number,
+): Promise<RunResult> {
   const queue = await PostgresQueue.open({ databaseUrl: url, maxConnections: workload.concurrency + 4 });
   try {
     const total = totalMessages(workload);

@@ -75,7 +75,10 @@ export interface Queue {
   receive(options: ReceiveOptions): Promise<ReceivedMessage[]>;
   /** Returns false when the receipt is stale (the message was redelivered or already deleted). */
   delete(receiptHandle: string): Promise<boolean>;
-  /** Extends (or shortens) the invisibility of a received message. Returns false when stale. */
+  /**
+   * Extends (or shortens) the invisibility of a received message. Returns false when stale, or when
+   * its timeout has already run out (it is no longer in flight: SQS's MessageNotInflight).
+   */
   changeVisibility(receiptHandle: string, timeoutSec: number): Promise<boolean>;
   stats(): Promise<QueueStats>;
   listDeadLetters(limit: number): Promise<DeadLetter[]>;

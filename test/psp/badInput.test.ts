@@ -2,7 +2,6 @@
 // recorded, and no input at all that makes the sandbox answer 5xx.
 
 // node:test's describe/it return promises that the runner itself awaits.
- 
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -2,7 +2,6 @@
 // latency, and concurrent requests with one key.
 
 // node:test's describe/it return promises that the runner itself awaits.
- 
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

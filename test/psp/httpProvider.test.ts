@@ -2,7 +2,6 @@
 // CaptureResult, failures to ProviderError with the right retry decision.
 
 // node:test's describe/it return promises that the runner itself awaits.
- 
 
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

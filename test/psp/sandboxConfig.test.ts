@@ -1,7 +1,6 @@
 // The sandbox process's environment: defaults, and errors that name the variable.
 
 // node:test's describe/it return promises that the runner itself awaits.
- 
 
 import { it } from 'node:test';
 import assert from 'node:assert/strict';

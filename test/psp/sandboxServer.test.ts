@@ -2,7 +2,6 @@
 // conflicts, deterministic declines, the control plane, metrics (bad input: badInput.test.ts).
 
 // node:test's describe/it return promises that the runner itself awaits.
- 
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

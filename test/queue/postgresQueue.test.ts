@@ -26,7 +26,7 @@ describe('PostgresQueue specifics', { concurrency: 4 }, () => {
     ];
     for (const [options, field] of cases) {
       assert.throws(
-        () => PostgresQueue.connect(options as never),
+        () => PostgresQueue.connect(options),
         (err: unknown) =>
           isFirebreakError(err) && err.code === 'FB_CONFIG_INVALID' && err.message.includes(field),
         JSON.stringify(options),
@@ -59,7 +59,10 @@ describe('PostgresQueue specifics', { concurrency: 4 }, () => {
     const queue = await PostgresQueue.open({ pool });
     await queue.send({ groupId: 'g', dedupId: 'd', body: 'b' });
     await queue.close();
-    assert.equal((await pool.query('SELECT count(*)::int AS n FROM queue_message')).rows[0].n, 1);
+    assert.equal(
+      (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM queue_message')).rows[0]?.n,
+      1,
+    );
     await pool.end();
   });
 

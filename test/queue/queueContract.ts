@@ -18,7 +18,7 @@ export interface ContractQueueOptions {
 
 export interface QueueFixture {
   /** A new client of this test's store; every client is closed after the test. */
-  open(): Promise<Queue>;
+  readonly open: () => Promise<Queue>;
 }
 
 export type MakeQueue = (options: ContractQueueOptions) => Promise<QueueFixture>;
@@ -30,7 +30,7 @@ export interface ContractCapabilities {
 
 export interface Clients {
   readonly queue: Queue;
-  open(): Promise<Queue>;
+  readonly open: () => Promise<Queue>;
 }
 
 export async function clientsFor(
