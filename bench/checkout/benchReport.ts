@@ -154,7 +154,7 @@ function table(title: string, rows: readonly [string, string][]): string {
 function statementsTable(title: string, stats: StatementStats, per: number): string {
   if (per === 0) return `${title}: nothing to divide by`;
   const lines = [
-    `${title}: ${(stats.calls / per).toFixed(1)} statements, ${((stats.totalMs / per) * 1000).toFixed(0)} µs of execution per checkout`,
+    `${title}: ${(stats.calls / per).toFixed(1)} statements, ${((stats.totalMs / per) * 1000).toFixed(0)} µs of execution per checkout, plus ${((stats.planMs / per) * 1000).toFixed(0)} µs planning`,
     '    calls/co  mean µs  share  statement',
   ];
   for (const row of stats.top) {

@@ -10,6 +10,8 @@ export const STATEMENT_STATS_SETTINGS = {
   shared_preload_libraries: 'pg_stat_statements',
   'pg_stat_statements.track': 'top',
   'pg_stat_statements.track_utility': 'on',
+  // node-postgres sends unnamed statements, which Postgres parses and plans on every call.
+  'pg_stat_statements.track_planning': 'on',
 } as const;
 
 export interface StatementRow {
@@ -17,12 +19,15 @@ export interface StatementRow {
   readonly calls: number;
   readonly totalMs: number;
   readonly meanMs: number;
+  /** Planning time, apart from execution. */
+  readonly planMs: number;
 }
 
 export interface StatementStats {
   readonly database: string;
   readonly calls: number;
   readonly totalMs: number;
+  readonly planMs: number;
   readonly top: readonly StatementRow[];
 }
 
@@ -51,9 +56,15 @@ export async function resetStatementStats(url: string): Promise<void> {
  */
 export async function readStatementStats(url: string, top = 12): Promise<StatementStats> {
   return withClient(url, async (c) => {
-    const rows = await c.query<{ query: string; calls: string; total_ms: number; mean_ms: number }>(
+    const rows = await c.query<{
+      query: string;
+      calls: string;
+      total_ms: number;
+      mean_ms: number;
+      plan_ms: number;
+    }>(
       `SELECT regexp_replace(s.query, '\\s+', ' ', 'g') AS query, s.calls,
-              s.total_exec_time AS total_ms, s.mean_exec_time AS mean_ms
+              s.total_exec_time AS total_ms, s.mean_exec_time AS mean_ms, s.total_plan_time AS plan_ms
        FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
        WHERE d.datname = current_database() AND s.query NOT ILIKE '%pg_stat_statements%'
          AND s.query NOT ILIKE '%count(*) AS n FROM checkouts%'
@@ -64,11 +75,13 @@ export async function readStatementStats(url: string, top = 12): Promise<Stateme
       calls: Number(r.calls),
       totalMs: r.total_ms,
       meanMs: r.mean_ms,
+      planMs: r.plan_ms,
     }));
     return {
       database: (await c.query<{ d: string }>('SELECT current_database() AS d')).rows[0]?.d ?? '',
       calls: all.reduce((n, r) => n + r.calls, 0),
       totalMs: all.reduce((n, r) => n + r.totalMs, 0),
+      planMs: all.reduce((n, r) => n + r.planMs, 0),
       top: all.slice(0, top),
     };
   });

@@ -22,6 +22,8 @@ before(async () => {
   stores = await openStores();
   app = buildApp({ catalog: testCatalog(), queue: stores.queue, intake: stores.intake, loadShedding: false });
   db = new pg.Client({ connectionString: stores.databaseUrl });
+  // The file's Postgres server may be destroyed before this hook's after() runs.
+  db.on('error', () => {});
   await db.connect();
 });
 after(async () => {

@@ -8,7 +8,9 @@ import { PostgresServer } from '../../src/stack/postgresServer.ts';
 
 const servers = new Map<string, Promise<PostgresServer>>();
 
-// Registered at import time, so it is a file-level hook, not a hook of whichever test first asked for a server.
+// Registered at import time, so it is a file-level hook, not a hook of whichever
+// test first asked for a server. It runs before after() hooks registered later in
+// the file, so a client kept open until then must listen for 'error'.
 after(async () => {
   for (const server of servers.values()) await (await server).destroy();
   servers.clear();
