@@ -11,10 +11,7 @@ import type pg from 'pg';
 import type { CheckoutMessage } from '../checkout/checkoutMessage.ts';
 import { isCurrencyCode, toUsdMinor } from '../money/index.ts';
 import { periodStart, type Cadence } from './settlementSchedule.ts';
-
-export const CHARGE_CAPTURED_EVENT = 'charge.captured';
-export const CHECKOUT_DECLINED_EVENT = 'checkout.declined';
-export const EVENT_SCHEMA_VERSION = 1;
+import { buildEvent, type OutboxEvent } from '../events/index.ts';
 
 export type ProviderOutcome =
   | { readonly kind: 'captured'; readonly captureId: string }
@@ -76,7 +73,7 @@ async function insertChargeAndJournal(
   client: pg.ClientBase,
   m: CheckoutMessage,
   captureId: string,
-): Promise<bigint> {
+): Promise<{ usdMinor: bigint; fxSnapshotId: string }> {
   if (!isCurrencyCode(m.currency)) throw new Error(`unsupported currency ${m.currency}`);
   const fx = await currentFxRate(client, m.currency);
   const usdMinor = toUsdMinor(BigInt(m.amountMinor), m.currency, fx.rate);
@@ -106,7 +103,7 @@ async function insertChargeAndJournal(
      VALUES ($1, 'psp_clearing', NULL, $2, 0), ($1, 'creator_payable', $3, 0, $2)`,
     [transactionId, usdMinor.toString(), m.creatorId],
   );
-  return usdMinor;
+  return { usdMinor, fxSnapshotId: fx.snapshotId };
 }
 
 async function startSubscription(client: pg.ClientBase, m: CheckoutMessage): Promise<void> {
@@ -132,13 +129,12 @@ async function startSubscription(client: pg.ClientBase, m: CheckoutMessage): Pro
 
 async function insertOutboxEvent(
   client: pg.ClientBase,
-  m: CheckoutMessage,
-  eventType: string,
-  payload: Record<string, unknown>,
+  creatorId: string,
+  event: OutboxEvent,
 ): Promise<void> {
   await client.query(
     `INSERT INTO outbox (event_id, creator_id, event_type, schema_version, payload) VALUES ($1, $2, $3, $4, $5)`,
-    [randomUUID(), m.creatorId, eventType, EVENT_SCHEMA_VERSION, JSON.stringify(payload)],
+    [randomUUID(), creatorId, event.type, event.schemaVersion, JSON.stringify(event.data)],
   );
 }
 
@@ -157,22 +153,32 @@ export async function commitOutcome(client: pg.ClientBase, input: CommitInput): 
     }
     let usdMinor: bigint | null = null;
     if (input.outcome.kind === 'captured') {
-      usdMinor = await insertChargeAndJournal(client, m, input.outcome.captureId);
+      const booked = await insertChargeAndJournal(client, m, input.outcome.captureId);
+      usdMinor = booked.usdMinor;
       await startSubscription(client, m);
-      await insertOutboxEvent(client, m, CHARGE_CAPTURED_EVENT, {
-        checkoutId: m.checkoutId,
-        creatorId: m.creatorId,
-        amountMinor: m.amountMinor,
-        currency: m.currency,
-        usdMinor: usdMinor.toString(),
-        captureId: input.outcome.captureId,
-      });
+      await insertOutboxEvent(
+        client,
+        m.creatorId,
+        buildEvent('charge.captured', {
+          checkoutId: m.checkoutId,
+          creatorId: m.creatorId,
+          amountMinor: m.amountMinor,
+          currency: m.currency,
+          usdMinor: usdMinor.toString(),
+          fxSnapshotId: booked.fxSnapshotId,
+          captureId: input.outcome.captureId,
+        }),
+      );
     } else {
-      await insertOutboxEvent(client, m, CHECKOUT_DECLINED_EVENT, {
-        checkoutId: m.checkoutId,
-        creatorId: m.creatorId,
-        declineCode: input.outcome.declineCode,
-      });
+      await insertOutboxEvent(
+        client,
+        m.creatorId,
+        buildEvent('checkout.declined', {
+          checkoutId: m.checkoutId,
+          creatorId: m.creatorId,
+          declineCode: input.outcome.declineCode,
+        }),
+      );
     }
     await client.query(
       `INSERT INTO charge_attempts (checkout_id, receive_count, outcome, detail) VALUES ($1, $2, $3, $4)`,
