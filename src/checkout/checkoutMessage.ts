@@ -1,6 +1,8 @@
 // The payment queue message: what the API promises the worker. Queue messages
 // are an input boundary like any other: the worker parses every body with this
-// schema and dead-letters (never crashes on) one that does not fit.
+// schema and dead-letters (never crashes on) one that does not fit. Version 1
+// gained the optional `renewal` field; messages without it mean what they
+// always meant.
 
 import { z } from 'zod';
 import { SUPPORTED_CURRENCIES, MAX_AMOUNT_MINOR } from '../money/index.ts';
@@ -23,8 +25,25 @@ export const CheckoutMessageSchema = z
       .refine((s) => /^[0-9]+$/.test(s) && BigInt(s) <= MAX_AMOUNT_MINOR, 'amount above the maximum'),
     currency: z.enum(SUPPORTED_CURRENCIES as [string, ...string[]]),
     acceptedAt: z.iso.datetime(),
+    /**
+     * Set by the scheduler on a renewal charge (absent on a first checkout):
+     * which subscription, which period and which attempt at it this checkout
+     * settles. Its checkout id is derived from these three.
+     */
+    renewal: z
+      .object({
+        subscriptionId: uuid,
+        period: z.number().int().min(1),
+        attempt: z.number().int().min(1),
+      })
+      .strict()
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((m) => m.renewal === undefined || m.planId !== null, {
+    message: 'a renewal names its plan',
+    path: ['planId'],
+  });
 
 export type CheckoutMessage = z.infer<typeof CheckoutMessageSchema>;
 

@@ -7,6 +7,8 @@ import { z } from 'zod';
 const uuid = z.uuid();
 const minor = z.string().regex(/^[0-9]{1,19}$/, 'must be a decimal string of minor units');
 const currency = z.string().regex(/^[A-Z]{3}$/);
+const period = z.number().int().min(1);
+const instant = z.iso.datetime();
 
 export const EVENT_SCHEMAS = {
   'charge.captured': {
@@ -26,6 +28,74 @@ export const EVENT_SCHEMAS = {
   'checkout.declined': {
     version: 1,
     data: z.object({ checkoutId: uuid, creatorId: uuid, declineCode: z.string().min(1) }).strict(),
+  },
+  // Recurring settlements (src/scheduler, docs/renewals.md). A renewal charge
+  // also emits charge.captured or checkout.declined like any checkout; these
+  // say what it meant for the subscription.
+  /** A period was paid; the schedule moved to the next one. */
+  'subscription.renewed': {
+    version: 1,
+    data: z
+      .object({
+        subscriptionId: uuid,
+        creatorId: uuid,
+        checkoutId: uuid,
+        period,
+        periodStart: instant,
+        nextPeriodStart: instant,
+      })
+      .strict(),
+  },
+  /** A renewal attempt was declined; the same period is tried again at nextAttemptAt. */
+  'subscription.renewal_declined': {
+    version: 1,
+    data: z
+      .object({
+        subscriptionId: uuid,
+        creatorId: uuid,
+        checkoutId: uuid,
+        period,
+        attempt: z.number().int().min(1),
+        declineCode: z.string().min(1),
+        nextAttemptAt: instant,
+      })
+      .strict(),
+  },
+  /** The retry schedule of a period is exhausted: the subscription is past due (still retried, less often). */
+  'subscription.past_due': {
+    version: 1,
+    data: z
+      .object({ subscriptionId: uuid, creatorId: uuid, period, attempts: z.number().int().min(1) })
+      .strict(),
+  },
+  /** A past-due subscription's outstanding period was paid: it is active again. */
+  'subscription.restored': {
+    version: 1,
+    data: z.object({ subscriptionId: uuid, creatorId: uuid, checkoutId: uuid, period }).strict(),
+  },
+  /** No further periods; an attempt already in flight (inFlightCheckoutId) still settles. */
+  'subscription.canceled': {
+    version: 1,
+    data: z.object({ subscriptionId: uuid, creatorId: uuid, inFlightCheckoutId: uuid.nullable() }).strict(),
+  },
+  /** No further periods until resumed; an attempt already in flight still settles. */
+  'subscription.paused': {
+    version: 1,
+    data: z.object({ subscriptionId: uuid, creatorId: uuid, inFlightCheckoutId: uuid.nullable() }).strict(),
+  },
+  /** Billing continues with nextPeriod; periods that started while paused (waivedPeriods) are not billed. */
+  'subscription.resumed': {
+    version: 1,
+    data: z
+      .object({
+        subscriptionId: uuid,
+        creatorId: uuid,
+        status: z.enum(['active', 'past_due']),
+        nextPeriod: period,
+        nextChargeAt: instant,
+        waivedPeriods: z.number().int().min(0),
+      })
+      .strict(),
   },
 } as const;
 

@@ -78,6 +78,29 @@ export class Ledger {
     }
   }
 
+  /**
+   * Runs `fn` in one transaction on a guarded client; BEGIN, COMMIT and
+   * ROLLBACK are done here. A client whose ROLLBACK fails (its connection
+   * died) is destroyed rather than pooled.
+   */
+  async transaction<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    const client = await this.checkout();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
+        broken = rollbackErr as Error;
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
   /** Records a failed provider call outside the charge transaction (best effort: it is diagnostics). */
   async recordProviderError(checkoutId: string, receiveCount: number, detail: string): Promise<void> {
     await this.pool.query(

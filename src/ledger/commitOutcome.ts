@@ -2,7 +2,8 @@
 // - at most one ledger row per checkout (checkouts.id is the message's checkout
 //   id; a redelivered message finds the row and changes nothing),
 // - a charge, its balanced journal entries, the subscription's settlement
-//   schedule and the outbox event commit together or not at all,
+//   schedule and the outbox event commit together or not at all (for a
+//   renewal, settleRenewal.ts moves the schedule in this same transaction),
 // - USD cents come from the FX snapshot stored with the charge, through the
 //   single rounding rule in money/fx.ts.
 
@@ -12,6 +13,7 @@ import type { CheckoutMessage } from '../checkout/checkoutMessage.ts';
 import { isCurrencyCode, toUsdMinor } from '../money/index.ts';
 import { periodStart, type Cadence } from './settlementSchedule.ts';
 import { buildEvent, type OutboxEvent } from '../events/index.ts';
+import { settleRenewal } from './settleRenewal.ts';
 
 export type ProviderOutcome =
   | { readonly kind: 'captured'; readonly captureId: string }
@@ -127,7 +129,7 @@ async function startSubscription(client: pg.ClientBase, m: CheckoutMessage): Pro
   );
 }
 
-async function insertOutboxEvent(
+export async function insertOutboxEvent(
   client: pg.ClientBase,
   creatorId: string,
   event: OutboxEvent,
@@ -155,7 +157,7 @@ export async function commitOutcome(client: pg.ClientBase, input: CommitInput): 
     if (input.outcome.kind === 'captured') {
       const booked = await insertChargeAndJournal(client, m, input.outcome.captureId);
       usdMinor = booked.usdMinor;
-      await startSubscription(client, m);
+      if (!m.renewal) await startSubscription(client, m);
       await insertOutboxEvent(
         client,
         m.creatorId,
@@ -180,14 +182,15 @@ export async function commitOutcome(client: pg.ClientBase, input: CommitInput): 
         }),
       );
     }
+    let detail = input.outcome.kind === 'declined' ? input.outcome.declineCode : null;
+    if (m.renewal) {
+      const settled = await settleRenewal(client, m, m.renewal, input.outcome);
+      for (const event of settled.events) await insertOutboxEvent(client, m.creatorId, event);
+      if (settled.unexpected) detail = `${detail ?? input.outcome.kind}; ${settled.unexpected}`.slice(0, 500);
+    }
     await client.query(
       `INSERT INTO charge_attempts (checkout_id, receive_count, outcome, detail) VALUES ($1, $2, $3, $4)`,
-      [
-        m.checkoutId,
-        input.receiveCount,
-        input.outcome.kind,
-        input.outcome.kind === 'declined' ? input.outcome.declineCode : null,
-      ],
+      [m.checkoutId, input.receiveCount, input.outcome.kind, detail],
     );
     await client.query('COMMIT');
     return { kind: 'committed', commitSeq, usdMinor };

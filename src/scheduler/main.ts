@@ -1,0 +1,104 @@
+// The renewal scheduler as a process: `node src/scheduler/main.ts`. Configured
+// by environment variables; serves /livez, /readyz and /metrics on its own
+// loopback admin port; reports { type: 'ready', adminPort } over IPC; on
+// SIGTERM finishes the run in progress and exits. Any number may run at once:
+// they split the due schedules between them (see scheduler.ts).
+
+import Fastify from 'fastify';
+import pino from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { z } from 'zod';
+import { envInt, envUrl, parseEnv } from '../config/env.ts';
+import { isFirebreakError } from '../errors/index.ts';
+import { Ledger } from '../ledger/index.ts';
+import { PostgresQueue } from '../queue/PostgresQueue.ts';
+import { RenewalScheduler } from './scheduler.ts';
+
+const SchedulerEnv = z.object({
+  LEDGER_DATABASE_URL: envUrl,
+  QUEUE_DATABASE_URL: envUrl,
+  SCHEDULER_HOST: z.string().default('127.0.0.1'),
+  SCHEDULER_ADMIN_PORT: envInt(0, 65535).default(0),
+  /** How often due schedules are looked for. Renewals are due on whole minutes at best; 10 s is plenty. */
+  SCHEDULER_INTERVAL_MS: envInt(50, 3_600_000).default(10_000),
+  SCHEDULER_BATCH_SIZE: envInt(1, 1_000).default(100),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+async function main(): Promise<void> {
+  const env = parseEnv(SchedulerEnv, process.env, 'scheduler');
+  const logger = pino({ level: env.LOG_LEVEL, base: { service: 'scheduler', pid: process.pid } });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const queue = await PostgresQueue.open({ databaseUrl: env.QUEUE_DATABASE_URL, maxConnections: 2 });
+  const ledger = Ledger.connect({ databaseUrl: env.LEDGER_DATABASE_URL, poolSize: 3 });
+  const scheduler = new RenewalScheduler({
+    ledger,
+    queue,
+    registry,
+    intervalMs: env.SCHEDULER_INTERVAL_MS,
+    batchSize: env.SCHEDULER_BATCH_SIZE,
+    onRun: (s) => {
+      if (s.claimed.length > 0 || s.sent > 0) {
+        logger.info(
+          { claimed: s.claimed.length, sent: s.sent, duplicates: s.duplicates, ...s.stats },
+          'renewals enqueued',
+        );
+      }
+    },
+    onError: (err) => logger.warn({ err }, 'scheduler run failed; backing off'),
+  });
+
+  // Liveness never checks dependencies; readiness does (both stores).
+  const admin = Fastify({ logger: false });
+  admin.get('/livez', () => ({ status: 'ok' }));
+  admin.get('/readyz', async (_req, reply) => {
+    try {
+      await ledger.ping();
+    } catch (err) {
+      return reply.code(503).send({ status: 'not_ready', reason: `ledger: ${(err as Error).message}` });
+    }
+    try {
+      await queue.stats();
+    } catch (err) {
+      return reply.code(503).send({ status: 'not_ready', reason: `queue: ${(err as Error).message}` });
+    }
+    return { status: 'ready' };
+  });
+  admin.get('/metrics', async (_req, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  );
+  await admin.listen({ host: env.SCHEDULER_HOST, port: env.SCHEDULER_ADMIN_PORT });
+  const address = admin.server.address();
+  const adminPort = typeof address === 'object' && address ? address.port : env.SCHEDULER_ADMIN_PORT;
+
+  scheduler.start();
+  logger.info({ adminPort, intervalMs: env.SCHEDULER_INTERVAL_MS }, 'renewal scheduler started');
+  process.send?.({ type: 'ready', adminPort });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'renewal scheduler stopping');
+    void (async () => {
+      // A run cut short is harmless (claimed-but-unsent attempts are sent by the next run), but let it finish.
+      await scheduler.stop();
+      await Promise.allSettled([admin.close(), queue.close(), ledger.close()]);
+      logger.info('renewal scheduler stopped');
+      process.disconnect?.();
+    })();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((err: unknown) => {
+  if (isFirebreakError(err)) {
+    process.stderr.write(`${err.code}: ${err.message}\n`);
+    process.exit(2);
+  }
+  pino().fatal({ err }, 'renewal scheduler failed to start');
+  process.exit(1);
+});
