@@ -14,12 +14,12 @@
 // Ctrl-C (a second Ctrl-C exits at once).
 
 import { cpus, release, totalmem } from 'node:os';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { makeDrillCatalog } from '../src/drill/drillCatalog.ts';
 import type { PostgresServer } from '../src/stack/postgresServer.ts';
 import { SeededRandom } from '../src/util/seededRandom.ts';
-import { runAcceptLoad, validateLoadShape } from './checkout/acceptLoad.ts';
+import { runAcceptLoad } from './checkout/acceptLoad.ts';
+import { HELP, parseBenchOptions, UsageError, type BenchOptions } from './checkout/benchOptions.ts';
 import { BenchStack } from './checkout/benchStack.ts';
 import {
   formatBenchResult,
@@ -36,107 +36,23 @@ import {
   type CpuSubject,
   type CpuUsage,
 } from './checkout/cpuAccounting.ts';
-import { pgbenchVersion, runPgbench } from './checkout/pgbenchBaseline.ts';
+import { pgbenchVersion, runPgbench, type PgbenchResult } from './checkout/pgbenchBaseline.ts';
 import { runSettlePhase } from './checkout/settlePhase.ts';
 import { readStatementStats, resetStatementStats, type StatementStats } from './checkout/statementStats.ts';
 
-const HELP = `Usage: npm run bench -- [options]
-
-  --duration SEC            accept phase length at the fixed rate (default 15)
-  --warmup SEC              warm-up at the same rate before measuring (default 3)
-  --rate N                  requests per second offered to POST /v1/checkouts (default 1000)
-  --lanes N                 autocannon instances, started 1000/N ms apart, each sending rate/N
-                            per second; 1 = plain autocannon overallRate bursts (default 20)
-  --connections N           connections per lane (default 2)
-  --creators N              creators the checkouts are spread over (queue groups) (default 100)
-  --worker-concurrency N    WORKER_CONCURRENCY of the settle phase (default 16)
-  --settle-timeout SEC      give up waiting for the ledger after this long (default 600)
-  --pgbench-duration SEC    pgbench -T (default 15)
-  --pgbench-scale N         pgbench -i -s (default 10)
-  --pgbench-clients N       pgbench -c (default 8)
-  --pgbench-threads N       pgbench -j (default 2)
-  --no-settle               stop after the accept phase
-  --no-pgbench              skip the pgbench baseline
-  --statements              load pg_stat_statements and report SQL statements per checkout
-                            (adds a little overhead to every statement; off for headline figures)
-  --log-level LEVEL         LOG_LEVEL of the API, worker and provider (default info, as deployed)
-  --cpu-prof DIR            write V8 CPU profiles of the API and worker into DIR
-  --wait-idle SEC           wait up to SEC for the machine to be idle (<10% busy) before starting
-                            (default 0: start at once, with a warning if it is busy)
-  --seed S                  catalog seed (default bench)
-  --json                    print the result as JSON on stdout (progress stays on stderr)
-  --help`;
-
-const { values: args } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '15' },
-    warmup: { type: 'string', default: '3' },
-    rate: { type: 'string', default: '1000' },
-    lanes: { type: 'string', default: '20' },
-    connections: { type: 'string', default: '2' },
-    creators: { type: 'string', default: '100' },
-    'worker-concurrency': { type: 'string', default: '16' },
-    'settle-timeout': { type: 'string', default: '600' },
-    'pgbench-duration': { type: 'string', default: '15' },
-    'pgbench-scale': { type: 'string', default: '10' },
-    'pgbench-clients': { type: 'string', default: '8' },
-    'pgbench-threads': { type: 'string', default: '2' },
-    'no-settle': { type: 'boolean', default: false },
-    'no-pgbench': { type: 'boolean', default: false },
-    statements: { type: 'boolean', default: false },
-    'log-level': { type: 'string', default: 'info' },
-    'cpu-prof': { type: 'string' },
-    'wait-idle': { type: 'string', default: '0' },
-    seed: { type: 'string', default: 'bench' },
-    json: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
-});
-
-if (args.help) {
+let parsed: BenchOptions | null;
+try {
+  parsed = parseBenchOptions(process.argv.slice(2));
+} catch (err) {
+  if (!(err instanceof UsageError)) throw err;
+  process.stderr.write(`${err.message}\n(npm run bench -- --help lists the flags)\n`);
+  process.exit(2);
+}
+if (parsed === null) {
   process.stdout.write(`${HELP}\n`);
   process.exit(0);
 }
-
-function positiveInt(name: keyof typeof args, min = 1): number {
-  const value = Number(args[name]);
-  if (!Number.isInteger(value) || value < min) {
-    process.stderr.write(
-      `--${name} must be a whole number of at least ${min}, not "${String(args[name])}"\n`,
-    );
-    process.exit(2);
-  }
-  return value;
-}
-
-const o = {
-  durationSec: positiveInt('duration'),
-  warmupSec: positiveInt('warmup', 0),
-  rate: positiveInt('rate'),
-  lanes: positiveInt('lanes'),
-  connections: positiveInt('connections'),
-  creators: positiveInt('creators'),
-  workerConcurrency: positiveInt('worker-concurrency'),
-  settleTimeoutSec: positiveInt('settle-timeout'),
-  pgbenchDurationSec: positiveInt('pgbench-duration'),
-  pgbenchScale: positiveInt('pgbench-scale'),
-  pgbenchClients: positiveInt('pgbench-clients'),
-  pgbenchThreads: positiveInt('pgbench-threads'),
-  settle: !args['no-settle'],
-  pgbench: !args['no-pgbench'],
-  statements: args.statements,
-  logLevel: args['log-level'],
-  cpuProfileDir: args['cpu-prof'],
-  waitIdleSec: positiveInt('wait-idle', 0),
-  seed: args.seed,
-  json: args.json,
-};
-try {
-  validateLoadShape(o.rate, o.lanes, o.connections);
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n`);
-  process.exit(2);
-}
+const o = parsed;
 
 /** How long the machine is watched before the run, and the busy share that earns a warning. */
 const IDLE_PROBE_MS = 2_000;
@@ -153,9 +69,12 @@ const abort = new AbortController();
 let stack: BenchStack | undefined;
 let pgbenchServer: PostgresServer | undefined;
 let cleaning: Promise<void> | undefined;
+let pgbenchPhase: Promise<PgbenchResult> | undefined;
 const cleanup = () =>
   (cleaning ??= (async () => {
     await stack?.stop();
+    // An interrupted pgbench phase kills pgbench and removes its own server; wait for that.
+    await pgbenchPhase?.catch(() => {});
     await pgbenchServer?.destroy();
   })());
 
@@ -223,15 +142,15 @@ async function main(): Promise<BenchResult> {
     );
   }
 
-  stack = await BenchStack.start({
+  const s = (stack = await BenchStack.create({
     drillCatalog,
     logLevel: o.logLevel,
     workerConcurrency: o.workerConcurrency,
     statementStats: o.statements,
     cpuProfileDir: o.cpuProfileDir,
     progress: say,
-  });
-  const s = stack;
+  }));
+  await s.boot();
   const postgres = await scalar(s.queueUrl, "SELECT current_setting('server_version') AS v");
   const subjects = (): CpuSubject[] => [
     { name: 'api', pid: s.api?.pid },
@@ -284,7 +203,7 @@ async function main(): Promise<BenchResult> {
     connectionErrors: accepted.errors,
     timeouts: accepted.timeouts,
     latencyMs: summarise(accepted.acceptedLatenciesMs),
-    // Minus the two pg_stat reads of this bench (each its own transaction).
+    // Minus the first read's own commit, which shows up in the second read.
     queueCommitsPerAccept: count202 > 0 ? (commitsAfter - commitsBefore - 1) / count202 : null,
     cpu: cpuBetween(cpuBefore, cpuAfter, cores),
   };
@@ -333,7 +252,7 @@ async function main(): Promise<BenchResult> {
     ];
     let before: CpuSample | undefined;
     let cpu: CpuUsage | undefined;
-    const result = await runPgbench({
+    pgbenchPhase = runPgbench({
       scale: o.pgbenchScale,
       clients: o.pgbenchClients,
       threads: o.pgbenchThreads,
@@ -346,6 +265,7 @@ async function main(): Promise<BenchResult> {
         if (before) cpu = cpuBetween(before, sampleCpu(subject(server)), cores);
       },
     });
+    const result = await pgbenchPhase;
     if (result.ran) {
       baseline = cpu ? { ...result, cpu } : result;
     } else {

@@ -135,7 +135,7 @@ function cpuLines(cpu: CpuUsage, per: number, unit: string): [string, string][] 
     cpu.otherSec,
   ]);
   for (const [name, seconds] of entries) {
-    if (seconds < 0.005) continue;
+    if (seconds < 0.005 && !name.includes('other processes')) continue;
     const perItem = per > 0 ? `, ${((seconds / per) * 1e6).toFixed(0)} µs/${unit}` : '';
     rows.push([
       `  cpu ${name}`,

@@ -42,6 +42,7 @@ export class BenchStack {
   api: ServiceProcess | undefined;
   worker: ServiceProcess | undefined;
   private readonly services: ServiceProcess[] = [];
+  private booting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(workDir: string, options: BenchStackOptions) {
@@ -49,28 +50,42 @@ export class BenchStack {
     this.o = options;
   }
 
-  /** Starts both Postgres servers, migrates and seeds them, then the provider and the API. */
-  static async start(options: BenchStackOptions): Promise<BenchStack> {
-    const stack = new BenchStack(await mkdtemp(join(tmpdir(), 'firebreak-bench-')), options);
-    try {
-      await stack.boot();
-    } catch (err) {
-      await stack.stop();
-      throw err;
-    }
-    return stack;
+  /**
+   * Makes the work directory only. The caller keeps the stack before booting it, so that
+   * an interrupt during boot can stop whatever has started so far.
+   */
+  static async create(options: BenchStackOptions): Promise<BenchStack> {
+    return new BenchStack(await mkdtemp(join(tmpdir(), 'firebreak-bench-')), options);
   }
 
-  private async boot(): Promise<void> {
+  /** Starts both Postgres servers, migrates and seeds them, then the provider and the API. */
+  async boot(): Promise<void> {
+    this.booting ??= this.bootSteps();
+    try {
+      await this.booting;
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Between boot steps: a stop() under way ends the boot. */
+  private checkNotStopping(): void {
+    if (this.stopping) throw new Error('the bench stack was stopped while booting');
+  }
+
+  private async bootSteps(): Promise<void> {
     const say = this.o.progress;
     say(`work dir ${this.workDir}; starting the queue and ledger Postgres servers`);
     const settings = this.o.statementStats ? STATEMENT_STATS_SETTINGS : {};
-    [this.queueServer, this.ledgerServer] = await Promise.all([
-      PostgresServer.start({ name: 'bench-queue', settings }),
-      PostgresServer.start({ name: 'bench-ledger', settings }),
+    // Each server is recorded as soon as it runs, so stop() finds it even if the other fails.
+    const [queueServer, ledgerServer] = await Promise.all([
+      PostgresServer.start({ name: 'bench-queue', settings }).then((server) => (this.queueServer = server)),
+      PostgresServer.start({ name: 'bench-ledger', settings }).then((server) => (this.ledgerServer = server)),
     ]);
-    this.queueUrl = await this.queueServer.createDatabase('queue');
-    this.ledgerUrl = await this.ledgerServer.createDatabase('ledger');
+    this.checkNotStopping();
+    this.queueUrl = await queueServer.createDatabase('queue');
+    this.ledgerUrl = await ledgerServer.createDatabase('ledger');
     if (this.o.statementStats) {
       await Promise.all([enableStatementStats(this.queueUrl), enableStatementStats(this.ledgerUrl)]);
     }
@@ -82,6 +97,7 @@ export class BenchStack {
     await (await PostgresIntake.open({ databaseUrl: this.queueUrl })).close();
     const catalogPath = join(this.workDir, 'catalog.json');
     await writeFile(catalogPath, JSON.stringify(this.o.drillCatalog.catalog));
+    this.checkNotStopping();
 
     say('starting the sandbox provider (no faults, no latency) and the API');
     const pspDataDir = join(this.workDir, 'psp');
@@ -142,9 +158,14 @@ export class BenchStack {
     return svc;
   }
 
-  /** Stops every process (gracefully, so profiles get written), both servers, and removes the work directory. */
+  /**
+   * Stops every process (gracefully, so profiles get written), both servers, and removes the
+   * work directory. A boot under way is let finish its current step first, so nothing it
+   * starts is left behind.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.booting?.catch(() => {});
       await Promise.allSettled(this.services.map((s) => s.stop()));
       await Promise.allSettled([this.queueServer?.destroy(), this.ledgerServer?.destroy()]);
       await rm(this.workDir, { recursive: true, force: true });

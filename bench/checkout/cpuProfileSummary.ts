@@ -25,8 +25,24 @@ interface Profile {
   readonly endTime: number;
 }
 
+/**
+ * Native frames that are a write system call. V8's profiler samples wall time on the main
+ * thread, so on a saturated machine these also hold the time the thread waited for a CPU
+ * after the write woke its peer (a Postgres backend): read them as "socket and pipe
+ * writes, syscall plus scheduling delay", and measure on-CPU kernel time with perf.
+ */
+const WRITE_SYSCALLS = new Set([
+  'writev',
+  'writeBuffer',
+  'writeUtf8String',
+  'writeString',
+  'writeLatin1String',
+]);
+export const WRITES = '(socket and pipe writes: syscall + wait for a CPU)';
+
 /** A package name, "src/<folder>" for our code, "node:<module>" for Node's, or a V8 pseudo-frame. */
 export function ownerOf(url: string, functionName: string): string {
+  if (url === '' && WRITE_SYSCALLS.has(functionName)) return WRITES;
   if (url === '') return `(${functionName || 'native'})`;
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1]!;
@@ -57,6 +73,7 @@ function summarise(profile: Profile, top: number): string {
     const fn = `${functionName || '(anonymous)'} ${owner}${url ? `:${lineNumber + 1}` : ''}`;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
   }
+  const writes = byOwner.get(WRITES) ?? 0;
   const pct = (us: number) => `${((us / total) * 100).toFixed(1).padStart(5)}%`;
   const rows = (m: Map<string, number>) =>
     [...m.entries()]
@@ -65,6 +82,7 @@ function summarise(profile: Profile, top: number): string {
       .map(([k, us]) => `  ${pct(us)}  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`);
   return [
     `profile: ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s wall, ${(total / 1e6).toFixed(1)} s busy (idle left out)`,
+    `without the writes: ${((total - writes) / 1e6).toFixed(1)} s; shares below are of all sampled time`,
     'self time by owner:',
     ...rows(byOwner),
     'self time by function:',

@@ -47,6 +47,7 @@ async function run(
   env: Record<string, string>,
   signal?: AbortSignal,
 ): Promise<Exit> {
+  if (signal?.aborted) throw new Error('interrupted before pgbench started');
   const child = spawn(PGBENCH, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

@@ -15,6 +15,7 @@ import { isTransientDbError } from '../db/pgErrors.ts';
 import { CatalogIndex, loadCatalog } from '../catalog/index.ts';
 import { isFirebreakError } from '../errors/index.ts';
 import { PostgresIntake } from '../intake/PostgresIntake.ts';
+import { registerQueueStatsMetrics } from '../metrics/index.ts';
 import { PostgresQueue } from '../queue/PostgresQueue.ts';
 import { parseApiConfig } from './apiConfig.ts';
 import { queuePool } from './queuePool.ts';
@@ -65,6 +66,14 @@ async function main(): Promise<void> {
   const { queue, intake } = await openStores(pool, logger);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // Queue depth, oldest message age and DLQ depth, read (bounded) on each scrape.
+  // The API exports them as well as the worker, so the queue is watched even
+  // when no worker is running, which is exactly when it fills.
+  registerQueueStatsMetrics({
+    registry,
+    queue,
+    onError: (err) => logger.warn({ err }, 'queue stats for /metrics unavailable; gauges are stale'),
+  });
 
   let stopping = false;
   const app = buildApp({ catalog, queue, intake, logger, registry });

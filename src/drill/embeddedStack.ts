@@ -2,6 +2,9 @@
 // Two throwaway Postgres servers (ledger, and the queue on its own server so
 // the two do not share fate), and the provider, API and worker as separate
 // processes. Everything lives under one work directory that stop() removes.
+// Events: the outbox relay is a 4th process; its event bus is the Kafka peer
+// (librdkafka's mock cluster via kcat) when kcat is on the PATH, else the
+// append-only file sink; `eventBusMode` says which.
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +16,9 @@ import { PostgresIntake } from '../intake/PostgresIntake.ts';
 import { PostgresServer } from '../stack/postgresServer.ts';
 import { ServiceProcess } from '../stack/serviceProcess.ts';
 import type { SeededRandom } from '../util/seededRandom.ts';
+import type { PublishedEvent } from '../eventBus/EventBus.ts';
+import { readEventFile } from '../eventBus/FileEventBus.ts';
+import { KcatMockCluster, kcatAvailable } from '../eventBus/kcatMockCluster.ts';
 import type { DrillCatalog } from './drillCatalog.ts';
 
 export interface ProviderFaults {
@@ -31,6 +37,8 @@ export interface EmbeddedStackOptions {
   readonly maxReceiveCount: number;
   readonly workerConcurrency: number;
   readonly providerFaults: ProviderFaults;
+  /** Where events go: 'auto' (default) is Kafka (kcat) when kcat is on the PATH, else the file sink. */
+  readonly eventBus?: 'auto' | 'kafka' | 'file';
   readonly onProgress?: (message: string) => void;
 }
 
@@ -49,12 +57,19 @@ export class EmbeddedStack {
   psp: ServiceProcess | undefined;
   api: ServiceProcess | undefined;
   worker: ServiceProcess | undefined;
+  // --- events (src/outbox, src/eventBus) ---
+  relay: ServiceProcess | undefined;
+  eventBusMode: 'kafka' | 'file' = 'file';
+  kafka: KcatMockCluster | undefined;
+  readonly eventFile: string;
+  readonly eventTopic = 'checkout-events';
 
   private constructor(options: EmbeddedStackOptions) {
     this.options = options;
     this.pspDataDir = join(options.workDir, 'psp');
     this.pspControlKey = `ctl_${options.rng.token(24)}`;
     this.adminKey = `fba_${options.rng.token(32)}`;
+    this.eventFile = join(options.workDir, 'events', 'checkout-events.jsonl');
   }
 
   static async start(options: EmbeddedStackOptions): Promise<EmbeddedStack> {
@@ -93,7 +108,16 @@ export class EmbeddedStack {
     const catalogPath = join(o.workDir, 'catalog.json');
     await writeFile(catalogPath, JSON.stringify(o.drillCatalog.catalog, null, 2));
 
-    this.progress('starting the sandbox provider, API and worker processes');
+    const want = o.eventBus ?? 'auto';
+    this.eventBusMode = want === 'auto' ? (kcatAvailable() ? 'kafka' : 'file') : want;
+    if (this.eventBusMode === 'kafka') {
+      this.progress('starting the Kafka peer (librdkafka mock cluster via kcat)');
+      this.kafka = await KcatMockCluster.start({ logFile: join(o.workDir, 'kafka.log') });
+    } else {
+      this.progress(`events go to the file sink ${this.eventFile} (kcat is not on the PATH)`);
+    }
+
+    this.progress('starting the sandbox provider, API, relay and worker processes');
     this.psp = this.service('psp', '../psp/main.ts', {
       PSP_DATA_DIR: this.pspDataDir,
       PSP_SEED: o.seed,
@@ -108,7 +132,8 @@ export class EmbeddedStack {
       CATALOG_PATH: catalogPath,
       ADMIN_KEY_SHA256: sha256(this.adminKey),
     });
-    await Promise.all([this.psp.start(), this.api.start()]);
+    this.relay = this.service('relay', '../outbox/main.ts', this.relayEnv());
+    await Promise.all([this.psp.start(), this.api.start(), this.relay.start()]);
     this.worker = this.service('worker', '../worker/main.ts', this.workerEnv());
     await this.worker.start();
   }
@@ -122,6 +147,27 @@ export class EmbeddedStack {
       QUEUE_MAX_RECEIVE_COUNT: String(this.options.maxReceiveCount),
       WORKER_CONCURRENCY: String(this.options.workerConcurrency),
     };
+  }
+
+  relayEnv(): Record<string, string> {
+    return {
+      LEDGER_DATABASE_URL: this.ledgerUrl,
+      EVENT_BUS: this.eventBusMode,
+      ...(this.kafka ? { KAFKA_BROKERS: this.kafka.bootstrap } : { EVENT_FILE: this.eventFile }),
+      EVENT_TOPIC: this.eventTopic,
+      // The mock cluster cannot declare topics and auto-creates them with 4 partitions: declare what it makes.
+      EVENT_TOPIC_PARTITIONS: '4',
+      // A drill measures recovery in seconds: retry a returning broker at least every 2 s.
+      RELAY_RETRY_MAX_MS: '2000',
+      RELAY_PUBLISH_TIMEOUT_MS: '5000',
+    };
+  }
+
+  /** Everything the event bus holds on the events topic, in bus order (the audit's read). */
+  async readEvents(): Promise<PublishedEvent[]> {
+    return this.kafka
+      ? this.kafka.readTopic(this.eventTopic)
+      : readEventFile(this.eventFile, this.eventTopic);
   }
 
   private service(name: string, path: string, env: Record<string, string>): ServiceProcess {
@@ -160,6 +206,7 @@ export class EmbeddedStack {
   /** Stops every process and server and removes the work directory unless keep is set. */
   async stop({ keepWorkDir = false }: { keepWorkDir?: boolean } = {}): Promise<void> {
     await Promise.allSettled(this.services.map((s) => s.stop()));
+    await this.kafka?.stop();
     await Promise.allSettled([this.ledgerServer?.destroy(), this.queueServer?.destroy()]);
     if (!keepWorkDir) await rm(this.options.workDir, { recursive: true, force: true });
   }

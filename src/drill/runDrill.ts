@@ -10,6 +10,8 @@ import pg from 'pg';
 import { audit } from '../audit/auditor.ts';
 import { invariantsHold, type InvariantVerdicts } from '../audit/invariants.ts';
 import { countDeadLetters } from '../audit/queueAudit.ts';
+import { auditEvents, eventsHold, type EventsVerdicts } from '../audit/eventsAudit.ts';
+import { outboxStats } from '../outbox/outboxSql.ts';
 import { SeededRandom } from '../util/seededRandom.ts';
 import { waitFor } from '../util/waitFor.ts';
 import { makeDrillCatalog } from './drillCatalog.ts';
@@ -45,6 +47,20 @@ export interface DrillResult {
   readonly driftCents: number;
   readonly unbalancedTransactions: number;
   readonly outOfOrder: number;
+  // Invariant 5 (src/audit/eventsAudit.ts): where events went, and what the bus holds.
+  readonly eventBus: 'kafka' | 'file';
+  readonly eventsMissing: number;
+  /** Committed checkouts with more than one distinct event id on the bus. */
+  readonly eventsDuplicated: number;
+  readonly eventsForUncommitted: number;
+  readonly eventsOutOfOrder: number;
+  readonly events: {
+    readonly committed: number;
+    readonly published: number;
+    readonly distinct: number;
+    readonly missing: number;
+    readonly unexpected: number;
+  };
   readonly rejected: number;
   readonly clientVisibleErrors: number;
   readonly clientRetries: number;
@@ -178,6 +194,17 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     }
     const settleMs = performance.now() - tSettle;
 
+    // Events leave after commit: give the relay time to publish the last ones before reading the bus.
+    say(`waiting for the relay to publish every committed event (${stack.eventBusMode})`);
+    const eventsPool = new pg.Pool({ connectionString: stack.ledgerUrl, max: 1 });
+    eventsPool.on('error', () => {});
+    await waitFor('the outbox to drain', async () => (await outboxStats(eventsPool)).unpublished === 0, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    })
+      .catch((err: unknown) => say(`${(err as Error).message}; auditing what is on the bus`))
+      .finally(() => eventsPool.end());
+
     say('auditing the ledger, the queue and the provider record');
     const verdicts: InvariantVerdicts = await audit({
       ledgerUrl: stack.ledgerUrl,
@@ -185,13 +212,19 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       providerDataDir: stack.pspDataDir,
       accepted: traffic.accepted,
     });
+    say(`auditing the events on the bus (${stack.eventBusMode})`);
+    const events: EventsVerdicts = await auditEvents({
+      ledgerUrl: stack.ledgerUrl,
+      topic: stack.eventTopic,
+      read: () => stack.readEvents(),
+    });
     const redeliveries = await scrapeCounter(
       `http://127.0.0.1:${String(stack.worker?.ready.adminPort)}/metrics`,
       'checkout_service_retry_count',
     ).catch(() => -1);
     const postgresVersion = await serverVersion(stack.ledgerUrl);
-    const ok = invariantsHold(verdicts) && traffic.failed.length === 0;
-    const violations = [...verdicts.violations];
+    const ok = invariantsHold(verdicts) && eventsHold(events) && traffic.failed.length === 0;
+    const violations = [...verdicts.violations, ...events.violations];
     if (traffic.failed.length > 0)
       violations.push(`api: ${traffic.failed.length} checkouts were never accepted`);
     return {
@@ -208,6 +241,18 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       driftCents: Number(verdicts.driftCents),
       unbalancedTransactions: verdicts.unbalancedTransactions,
       outOfOrder: verdicts.outOfOrder,
+      eventBus: stack.eventBusMode,
+      eventsMissing: events.missing,
+      eventsDuplicated: events.duplicated,
+      eventsForUncommitted: events.unexpected,
+      eventsOutOfOrder: events.outOfOrder,
+      events: {
+        committed: events.committed,
+        published: events.published,
+        distinct: events.distinct,
+        missing: events.missing,
+        unexpected: events.unexpected,
+      },
       rejected: traffic.failed.length,
       clientVisibleErrors: traffic.clientVisibleErrors,
       clientRetries: traffic.clientRetries,

@@ -1,6 +1,8 @@
 // The payment queue: the port (SQS FIFO semantics) and its Postgres adapter,
 // whose database also holds the checkout intake. docs/queue.md says why the
-// adapter is our own and what it was measured against.
+// adapter is our own and what it was measured against. The Amazon SQS FIFO
+// adapter (production) is imported from './SqsQueue.ts' itself, so that only
+// the processes that use it load the AWS SDK.
 
 export * from './Queue.ts';
 export {

@@ -11,6 +11,7 @@ import { isFirebreakError } from '../errors/index.ts';
 import { PostgresIntake } from '../intake/PostgresIntake.ts';
 import { Ledger } from '../ledger/index.ts';
 import { HttpProvider } from '../psp/httpProvider.ts';
+import { registerQueueStatsMetrics } from '../metrics/index.ts';
 import { PostgresQueue } from '../queue/PostgresQueue.ts';
 import { PaymentWorker } from './paymentWorker.ts';
 
@@ -39,6 +40,12 @@ async function main(): Promise<void> {
     maxReceiveCount: env.QUEUE_MAX_RECEIVE_COUNT,
   });
   const intake = await PostgresIntake.open({ databaseUrl: env.QUEUE_DATABASE_URL });
+  // Queue depth, oldest message age and DLQ depth, read (bounded) on each scrape.
+  registerQueueStatsMetrics({
+    registry,
+    queue,
+    onError: (err) => logger.warn({ err }, 'queue stats for /metrics unavailable; gauges are stale'),
+  });
   const ledger = Ledger.connect({ databaseUrl: env.LEDGER_DATABASE_URL });
   const provider = new HttpProvider({ baseUrl: env.PSP_URL, timeoutMs: env.PSP_TIMEOUT_MS });
   const worker = new PaymentWorker({

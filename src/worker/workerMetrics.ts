@@ -10,6 +10,18 @@ export interface WorkerMetrics {
 }
 
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
+  const metrics = createMetrics(registry);
+  // Series exist at 0 from the first scrape: a counter that first appears at 1
+  // is invisible to increase()/rate(), so the first burst of retries would
+  // under-count in CheckoutRetryRateHigh.
+  metrics.retryCount.inc({ queue: 'fifo' }, 0);
+  for (const kind of ['transient', 'rejected', 'unexpected']) metrics.providerErrors.inc({ kind }, 0);
+  for (const outcome of ['charged', 'declined', 'duplicate', 'invalid'])
+    metrics.processed.inc({ outcome }, 0);
+  return metrics;
+}
+
+function createMetrics(registry: Registry): WorkerMetrics {
   return {
     // The name the alert CheckoutRetryRateHigh is written against: redeliveries of the FIFO queue.
     retryCount: new Counter({
