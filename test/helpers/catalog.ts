@@ -2,6 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { parseCatalog, sha256, type Catalog } from '../../src/catalog/index.ts';
+import { DRILL_FX_RATES } from '../../src/drill/drillCatalog.ts';
 
 export interface TestCatalog {
   readonly catalog: Catalog;
@@ -36,18 +37,7 @@ export function makeTestCatalog(creators = 2): TestCatalog {
         cadence: 'yearly',
       },
     ]),
-    fxRates: {
-      EUR: '1.0842',
-      GBP: '1.2675',
-      CAD: '0.7312',
-      AUD: '0.6541',
-      CHF: '1.1298',
-      BRL: '0.1987',
-      JPY: '0.0067',
-      KRW: '0.00074',
-      KWD: '3.2543',
-      BHD: '2.6525',
-    },
+    fxRates: DRILL_FX_RATES,
     fxSnapshotId: 'fx-test-1',
   });
   return { catalog, apiKeys };
