@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   FB_MESSAGE_INVALID: 422,
   FB_CONFIG_INVALID: 400,
   FB_USAGE: 400,
+  FB_DEPENDENCY_MISSING: 500,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
