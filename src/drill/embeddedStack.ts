@@ -14,7 +14,9 @@ import { Ledger } from '../ledger/index.ts';
 import { PostgresQueue } from '../queue/PostgresQueue.ts';
 import { PostgresIntake } from '../intake/PostgresIntake.ts';
 import { PostgresServer } from '../stack/postgresServer.ts';
+import { RedisServer } from '../stack/redisServer.ts';
 import { ServiceProcess } from '../stack/serviceProcess.ts';
+import { fbError } from '../errors/index.ts';
 import type { SeededRandom } from '../util/seededRandom.ts';
 import type { PublishedEvent } from '../eventBus/EventBus.ts';
 import { readEventFile } from '../eventBus/FileEventBus.ts';
@@ -39,6 +41,8 @@ export interface EmbeddedStackOptions {
   readonly providerFaults: ProviderFaults;
   /** Where events go: 'auto' (default) is Kafka (kcat) when kcat is on the PATH, else the file sink. */
   readonly eventBus?: 'auto' | 'kafka' | 'file';
+  /** Start a Redis server (Debian's redis-server) and give the API its URL (REDIS_URL) for cached reads. */
+  readonly redis?: boolean;
   readonly onProgress?: (message: string) => void;
 }
 
@@ -63,6 +67,9 @@ export class EmbeddedStack {
   kafka: KcatMockCluster | undefined;
   readonly eventFile: string;
   readonly eventTopic = 'checkout-events';
+  // --- cache (src/cache) ---
+  redisServer: RedisServer | undefined;
+  redisUrl = '';
 
   private constructor(options: EmbeddedStackOptions) {
     this.options = options;
@@ -110,6 +117,16 @@ export class EmbeddedStack {
 
     const want = o.eventBus ?? 'auto';
     this.eventBusMode = want === 'auto' ? (kcatAvailable() ? 'kafka' : 'file') : want;
+    if (want === 'kafka' && !kcatAvailable())
+      throw fbError(
+        'FB_DEPENDENCY_MISSING',
+        'this drill needs the Kafka peer, but kcat is not on the PATH. Install it with "apt-get install kcat".',
+      );
+    if (o.redis) {
+      this.progress('starting Redis (cache)');
+      this.redisServer = await RedisServer.start({ name: 'cache' });
+      this.redisUrl = this.redisServer.url();
+    }
     if (this.eventBusMode === 'kafka') {
       this.progress('starting the Kafka peer (librdkafka mock cluster via kcat)');
       this.kafka = await KcatMockCluster.start({ logFile: join(o.workDir, 'kafka.log') });
@@ -131,6 +148,7 @@ export class EmbeddedStack {
       QUEUE_DATABASE_URL: this.queueUrl,
       CATALOG_PATH: catalogPath,
       ADMIN_KEY_SHA256: sha256(this.adminKey),
+      ...(this.redisUrl ? { REDIS_URL: this.redisUrl } : {}),
     });
     this.relay = this.service('relay', '../outbox/main.ts', this.relayEnv());
     await Promise.all([this.psp.start(), this.api.start(), this.relay.start()]);
@@ -207,6 +225,7 @@ export class EmbeddedStack {
   async stop({ keepWorkDir = false }: { keepWorkDir?: boolean } = {}): Promise<void> {
     await Promise.allSettled(this.services.map((s) => s.stop()));
     await this.kafka?.stop();
+    await this.redisServer?.destroy().catch(() => {});
     await Promise.allSettled([this.ledgerServer?.destroy(), this.queueServer?.destroy()]);
     if (!keepWorkDir) await rm(this.options.workDir, { recursive: true, force: true });
   }

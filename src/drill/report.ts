@@ -27,6 +27,12 @@ export function formatDrillReport(r: DrillResult): string {
     `  throughput             ${r.throughput.acceptedPerSec} accepted/s, ${r.throughput.settledPerSec} settled/s`,
     `  durations              boot ${secs(r.durationsMs.boot)}, traffic ${secs(r.durationsMs.traffic)}, settle ${secs(r.durationsMs.settle)}, total ${secs(r.durationsMs.total)}`,
   ];
+  const scenarios = Object.entries(r.scenarios);
+  if (scenarios.length > 0) {
+    lines.push('', 'Scenarios');
+    for (const [name, result] of scenarios)
+      lines.push(`  ${mark(result.verdict === 'pass')} ${name.padEnd(20)} ${result.summary}`);
+  }
   if (r.violations.length > 0) {
     lines.push('', `Violations (${r.violations.length}):`);
     for (const v of r.violations.slice(0, 20)) lines.push(`  - ${v}`);

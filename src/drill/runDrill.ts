@@ -16,7 +16,9 @@ import { SeededRandom } from '../util/seededRandom.ts';
 import { waitFor } from '../util/waitFor.ts';
 import { makeDrillCatalog } from './drillCatalog.ts';
 import { EmbeddedStack, type ProviderFaults } from './embeddedStack.ts';
-import { planTraffic, sendTraffic } from './traffic.ts';
+import { planTraffic, sendTraffic, type TrafficResult } from './traffic.ts';
+import { combinedNeeds, selectScenarios } from './scenarios/registry.ts';
+import type { Scenario, ScenarioResult } from './scenarios/scenario.ts';
 
 export interface DrillOptions {
   readonly seed: string;
@@ -28,6 +30,8 @@ export interface DrillOptions {
   readonly maxReceiveCount: number;
   readonly settleTimeoutSec: number;
   readonly providerFaults: ProviderFaults;
+  /** Scenario names (src/drill/scenarios/registry.ts) run alongside the traffic; empty for the plain drill. */
+  readonly scenarios: readonly string[];
   readonly keepWorkDir: boolean;
   readonly progress: (line: string) => void;
   readonly signal?: AbortSignal;
@@ -74,6 +78,8 @@ export interface DrillResult {
     readonly total: number;
   };
   readonly providerFaults: ProviderFaults;
+  /** One entry per scenario run, by name. */
+  readonly scenarios: Readonly<Record<string, ScenarioResult>>;
   readonly violations: string[];
   readonly versions: { readonly node: string; readonly postgres: string };
   readonly workDir: string | null;
@@ -91,6 +97,7 @@ export const DEFAULT_DRILL_OPTIONS = {
   maxReceiveCount: 3,
   settleTimeoutSec: 300,
   providerFaults: { declineRate: 0.08, errorRate: 0.05, errorAfterCaptureRate: 0.02, latencyMs: 0 },
+  scenarios: [] as readonly string[],
   keepWorkDir: false,
 } as const;
 
@@ -123,6 +130,32 @@ async function serverVersion(url: string): Promise<string> {
   }
 }
 
+function mergeTraffic(parts: readonly TrafficResult[]): TrafficResult {
+  return {
+    accepted: parts.flatMap((p) => p.accepted),
+    failed: parts.flatMap((p) => p.failed),
+    clientVisibleErrors: parts.reduce((n, p) => n + p.clientVisibleErrors, 0),
+    clientRetries: parts.reduce((n, p) => n + p.clientRetries, 0),
+    acceptLatenciesMs: parts.flatMap((p) => p.acceptLatenciesMs),
+  };
+}
+
+/** Runs one scenario; a scenario that throws is a failed scenario, never a crashed drill. */
+async function runScenario(
+  scenario: Scenario,
+  ctx: Parameters<Scenario['run']>[0],
+): Promise<[string, ScenarioResult]> {
+  try {
+    return [scenario.name, await scenario.run(ctx)];
+  } catch (err) {
+    const message = (err as Error)?.message ?? String(err);
+    return [
+      scenario.name,
+      { verdict: 'fail', summary: `did not complete: ${message}`, measurements: {}, violations: [message] },
+    ];
+  }
+}
+
 export async function runDrill(o: DrillOptions): Promise<DrillResult> {
   const t0 = performance.now();
   const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
@@ -130,8 +163,11 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
   const rng = new SeededRandom(o.seed);
   const drillCatalog = makeDrillCatalog(rng, o.creators);
   const planned = planTraffic(rng, drillCatalog, o.checkouts);
+  const scenarios = selectScenarios(o.scenarios);
+  const needs = combinedNeeds(scenarios);
   const workDir = await mkdtemp(join(tmpdir(), 'firebreak-drill-'));
   say(`seed ${o.seed}: ${o.checkouts} checkouts over ${o.creators} creators; work dir ${workDir}`);
+  if (scenarios.length > 0) say(`scenarios: ${scenarios.map((s) => s.name).join(', ')}`);
 
   const stack = await EmbeddedStack.start({
     workDir,
@@ -142,6 +178,8 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     maxReceiveCount: o.maxReceiveCount,
     workerConcurrency: o.workerConcurrency,
     providerFaults: o.providerFaults,
+    ...(needs.kafka ? { eventBus: 'kafka' as const } : {}),
+    redis: needs.redis,
     onProgress: say,
   });
   const onAbort = () => void stack.stop({ keepWorkDir: o.keepWorkDir });
@@ -152,7 +190,31 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
 
     const tTraffic = performance.now();
     let lastReported = 0;
-    const traffic = await sendTraffic({
+    let markTrafficDone = () => {};
+    const trafficDone = new Promise<void>((resolve) => (markTrafficDone = resolve));
+    const extra: TrafficResult[] = [];
+    const scenarioRuns = scenarios.map((scenario) => {
+      const scenarioRng = rng.fork(`scenario:${scenario.name}`);
+      return runScenario(scenario, {
+        stack,
+        rng: scenarioRng,
+        workDir,
+        trafficDone,
+        progress: say,
+        signal: o.signal,
+        sendCheckouts: async (n) => {
+          const sent = await sendTraffic({
+            apiUrl: stack.apiUrl,
+            planned: planTraffic(scenarioRng, drillCatalog, n),
+            concurrency: Math.min(o.clientConcurrency, 8),
+            signal: o.signal,
+          });
+          extra.push(sent);
+          return { accepted: sent.accepted.length, clientVisibleErrors: sent.clientVisibleErrors };
+        },
+      });
+    });
+    const mainTraffic = await sendTraffic({
       apiUrl: stack.apiUrl,
       planned,
       concurrency: o.clientConcurrency,
@@ -164,8 +226,13 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
         }
       },
     });
+    markTrafficDone();
+    const scenarioResults = Object.fromEntries(await Promise.all(scenarioRuns));
     const trafficMs = performance.now() - tTraffic;
+    const traffic = mergeTraffic([mainTraffic, ...extra]);
     say(`traffic done: ${traffic.accepted.length} accepted, ${traffic.failed.length} not accepted`);
+    for (const [name, result] of Object.entries(scenarioResults))
+      say(`scenario ${name}: ${result.verdict.toUpperCase()} — ${result.summary}`);
 
     const tSettle = performance.now();
     const ledgerPool = new pg.Pool({ connectionString: stack.ledgerUrl, max: 1 });
@@ -223,8 +290,13 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       'checkout_service_retry_count',
     ).catch(() => -1);
     const postgresVersion = await serverVersion(stack.ledgerUrl);
-    const ok = invariantsHold(verdicts) && eventsHold(events) && traffic.failed.length === 0;
-    const violations = [...verdicts.violations, ...events.violations];
+    const scenariosPass = Object.values(scenarioResults).every((r) => r.verdict === 'pass');
+    const ok = invariantsHold(verdicts) && eventsHold(events) && traffic.failed.length === 0 && scenariosPass;
+    const violations = [
+      ...verdicts.violations,
+      ...events.violations,
+      ...Object.entries(scenarioResults).flatMap(([name, r]) => r.violations.map((v) => `${name}: ${v}`)),
+    ];
     if (traffic.failed.length > 0)
       violations.push(`api: ${traffic.failed.length} checkouts were never accepted`);
     return {
@@ -272,6 +344,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
         total: Math.round(performance.now() - t0),
       },
       providerFaults: o.providerFaults,
+      scenarios: scenarioResults,
       violations,
       versions: { node: process.version, postgres: postgresVersion },
       workDir: o.keepWorkDir ? workDir : null,

@@ -17,6 +17,7 @@
 //   `unsupported` instead of failing, and describeTopics() answers partitions
 //   (Metadata) but not retention.
 
+import './kafkajsWarnings.ts';
 import kafkajs, { Kafka, Partitioners, logLevel, type LogEntry, type Producer } from 'kafkajs';
 import type { DeclareResult, EventBus, EventRecord, LiveTopic, TopicSpec } from './EventBus.ts';
 import { API_KEYS, fetchApiVersions, type ApiVersionRange } from './kafkaApiVersions.ts';

@@ -3,6 +3,7 @@
 // joins a fresh consumer group (kafkajs has no manual partition assignment),
 // so it never disturbs, or is disturbed by, another reader.
 
+import './kafkajsWarnings.ts';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import type { PublishedEvent } from './EventBus.ts';

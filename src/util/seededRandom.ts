@@ -6,11 +6,22 @@ import { createHash } from 'node:crypto';
 
 export class SeededRandom {
   private readonly rng: RandomGenerator;
+  private readonly seed: string;
 
   constructor(seed: string | number) {
+    this.seed = String(seed);
     // Hash the seed so "1" and "2" start far apart and strings work too.
     const digest = createHash('sha256').update(String(seed)).digest();
     this.rng = xoroshiro128plus(digest.readInt32LE(0));
+  }
+
+  /**
+   * An independent generator for one consumer (a scenario, say), derived from
+   * the seed and a label only: it does not depend on how much of this one was
+   * used, so adding a consumer never shifts another's draws.
+   */
+  fork(label: string): SeededRandom {
+    return new SeededRandom(`${this.seed}/${label}`);
   }
 
   /** Integer in [min, max], inclusive. */

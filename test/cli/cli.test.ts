@@ -41,6 +41,16 @@ const usageCases: [string, string[], RegExp][] = [
     ['drill', '--checkout', '5'],
     /^FB_USAGE: firebreak drill: Unknown option '--checkout'/,
   ],
+  [
+    'an unknown scenario',
+    ['drill', '--scenario', 'kafka-outag'],
+    /^FB_USAGE: --scenario: unknown scenario "kafka-outag"; known: kafka-outage/,
+  ],
+  [
+    'an empty scenario name',
+    ['drill', '--scenario', 'kafka-outage,'],
+    /^FB_USAGE: --scenario: empty scenario name/,
+  ],
   ['an unknown command', ['dril'], /^FB_USAGE: unknown command "dril"/],
   ['dlq without a subcommand', ['dlq'], /^FB_USAGE: firebreak dlq: expected "list" or "redrive"/],
   [
@@ -64,6 +74,8 @@ test('help lists the commands', async () => {
   assert.equal(r.code, 0);
   assert.match(r.stdout, /firebreak drill/);
   assert.match(r.stdout, /firebreak dlq list/);
+  assert.match(r.stdout, /--scenario NAME/);
+  assert.match(r.stdout, /kafka-outage/);
 });
 
 test('drill --json prints one JSON document with the verdict and counts, and cleans up', async (t) => {
