@@ -61,6 +61,10 @@ export class EmbeddedStack {
   psp: ServiceProcess | undefined;
   api: ServiceProcess | undefined;
   worker: ServiceProcess | undefined;
+  scheduler: ServiceProcess | undefined;
+  readonly schedulerClockKey: string;
+  /** How far the scheduler's clock runs ahead of the wall clock (setSchedulerClockOffset). */
+  schedulerClockOffsetMs = 0;
   // --- events (src/outbox, src/eventBus) ---
   relay: ServiceProcess | undefined;
   eventBusMode: 'kafka' | 'file' = 'file';
@@ -76,6 +80,7 @@ export class EmbeddedStack {
     this.pspDataDir = join(options.workDir, 'psp');
     this.pspControlKey = `ctl_${options.rng.token(24)}`;
     this.adminKey = `fba_${options.rng.token(32)}`;
+    this.schedulerClockKey = `clk_${options.rng.token(24)}`;
     this.eventFile = join(options.workDir, 'events', 'checkout-events.jsonl');
   }
 
@@ -153,7 +158,14 @@ export class EmbeddedStack {
     this.relay = this.service('relay', '../outbox/main.ts', this.relayEnv());
     await Promise.all([this.psp.start(), this.api.start(), this.relay.start()]);
     this.worker = this.service('worker', '../worker/main.ts', this.workerEnv());
-    await this.worker.start();
+    this.scheduler = this.service('scheduler', '../scheduler/main.ts', {
+      LEDGER_DATABASE_URL: this.ledgerUrl,
+      QUEUE_DATABASE_URL: this.queueUrl,
+      // A drill bills renewals in seconds (with the clock moved forward): look for due ones often.
+      SCHEDULER_INTERVAL_MS: '500',
+      SCHEDULER_CLOCK_CONTROL_KEY: this.schedulerClockKey,
+    });
+    await Promise.all([this.worker.start(), this.scheduler.start()]);
   }
 
   workerEnv(): Record<string, string> {
@@ -209,6 +221,17 @@ export class EmbeddedStack {
 
   get pspUrl(): string {
     return `http://127.0.0.1:${String(this.psp?.ready.port)}`;
+  }
+
+  /** Moves the renewal scheduler's clock forward to now + offsetMs (drills only; never backwards). */
+  async setSchedulerClockOffset(offsetMs: number): Promise<void> {
+    const res = await fetch(`http://127.0.0.1:${String(this.scheduler?.ready.adminPort)}/v1/admin/clock`, {
+      method: 'PUT',
+      headers: { 'x-control-key': this.schedulerClockKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ offsetMs }),
+    });
+    if (!res.ok) throw new Error(`scheduler clock control refused (${res.status}): ${await res.text()}`);
+    this.schedulerClockOffsetMs = offsetMs;
   }
 
   /** Switches the provider's faults at run time. */

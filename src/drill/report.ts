@@ -21,6 +21,7 @@ export function formatDrillReport(r: DrillResult): string {
     `  ${mark(r.outOfOrder === 0)} per-creator order    ${r.outOfOrder} commits out of acceptance order`,
     `  ${mark(r.eventsMissing + r.eventsDuplicated + r.eventsForUncommitted + r.eventsOutOfOrder === 0)} events               ${r.eventsMissing} missing, ${r.eventsDuplicated} with two event ids, ${r.eventsForUncommitted} for uncommitted work, ${r.eventsOutOfOrder} out of order`,
     `                         on ${r.eventBus === 'kafka' ? 'Kafka (librdkafka mock cluster via kcat)' : 'the file sink (kcat not on the PATH)'}: ${r.events.committed} committed, ${r.events.published} published, ${r.events.distinct} distinct`,
+    `  ${mark(r.renewals.periodsBilledTwice + r.renewals.wrongAmount + r.renewals.dueUnbilled + r.renewals.inFlight === 0)} renewals             ${r.renewals.subscriptions} subscriptions, ${r.renewals.charged} renewals charged, ${r.renewals.declined} declined, ${r.renewals.periodsBilledTwice} periods billed twice, ${r.renewals.dueUnbilled} due and unbilled`,
     '',
     'Performance',
     `  accept latency         p50 ${r.acceptLatencyMs.p50} ms, p99 ${r.acceptLatencyMs.p99} ms`,

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { audit } from '../audit/auditor.ts';
 import { invariantsHold, type InvariantVerdicts } from '../audit/invariants.ts';
 import { countDeadLetters } from '../audit/queueAudit.ts';
+import { auditRenewals, type RenewalsVerdicts } from '../audit/renewalsAudit.ts';
 import { auditEvents, eventsHold, type EventsVerdicts } from '../audit/eventsAudit.ts';
 import { outboxStats } from '../outbox/outboxSql.ts';
 import { SeededRandom } from '../util/seededRandom.ts';
@@ -64,6 +65,16 @@ export interface DrillResult {
     readonly distinct: number;
     readonly missing: number;
     readonly unexpected: number;
+  };
+  /** Renewal audit (src/audit/renewalsAudit.ts) at the scheduler's clock. */
+  readonly renewals: {
+    readonly subscriptions: number;
+    readonly charged: number;
+    readonly declined: number;
+    readonly periodsBilledTwice: number;
+    readonly wrongAmount: number;
+    readonly dueUnbilled: number;
+    readonly inFlight: number;
   };
   readonly rejected: number;
   readonly clientVisibleErrors: number;
@@ -235,6 +246,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       say(`scenario ${name}: ${result.verdict.toUpperCase()} — ${result.summary}`);
 
     const tSettle = performance.now();
+    const acceptedIds = traffic.accepted.map((a) => a.checkoutId);
     const ledgerPool = new pg.Pool({ connectionString: stack.ledgerUrl, max: 1 });
     const queuePool = new pg.Pool({ connectionString: stack.queueUrl, max: 1 });
     ledgerPool.on('error', () => {});
@@ -244,8 +256,14 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       await waitFor(
         'every accepted checkout to settle',
         async () => {
+          // Only the checkouts clients were told were accepted: renewals the scheduler made are not awaited here.
           const settled = Number(
-            (await ledgerPool.query<{ n: string }>('SELECT count(*) n FROM checkouts')).rows[0]?.n,
+            (
+              await ledgerPool.query<{ n: string }>(
+                'SELECT count(*) n FROM checkouts WHERE id = ANY($1::uuid[])',
+                [acceptedIds],
+              )
+            ).rows[0]?.n,
           );
           const dead = await countDeadLetters(queuePool);
           if (settled + dead !== lastSettled) {
@@ -285,16 +303,27 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       topic: stack.eventTopic,
       read: () => stack.readEvents(),
     });
+    say('auditing renewals (each period billed at most once, at the plan price)');
+    const renewals: RenewalsVerdicts = await auditRenewals(
+      stack.ledgerUrl,
+      new Date(Date.now() + stack.schedulerClockOffsetMs),
+    );
     const redeliveries = await scrapeCounter(
       `http://127.0.0.1:${String(stack.worker?.ready.adminPort)}/metrics`,
       'checkout_service_retry_count',
     ).catch(() => -1);
     const postgresVersion = await serverVersion(stack.ledgerUrl);
     const scenariosPass = Object.values(scenarioResults).every((r) => r.verdict === 'pass');
-    const ok = invariantsHold(verdicts) && eventsHold(events) && traffic.failed.length === 0 && scenariosPass;
+    const ok =
+      invariantsHold(verdicts) &&
+      eventsHold(events) &&
+      renewals.violations.length === 0 &&
+      traffic.failed.length === 0 &&
+      scenariosPass;
     const violations = [
       ...verdicts.violations,
       ...events.violations,
+      ...renewals.violations,
       ...Object.entries(scenarioResults).flatMap(([name, r]) => r.violations.map((v) => `${name}: ${v}`)),
     ];
     if (traffic.failed.length > 0)
@@ -324,6 +353,15 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
         distinct: events.distinct,
         missing: events.missing,
         unexpected: events.unexpected,
+      },
+      renewals: {
+        subscriptions: renewals.subscriptions,
+        charged: renewals.renewalsCharged,
+        declined: renewals.renewalsDeclined,
+        periodsBilledTwice: renewals.periodsBilledTwice,
+        wrongAmount: renewals.wrongAmount,
+        dueUnbilled: renewals.dueUnbilled,
+        inFlight: renewals.inFlight,
       },
       rejected: traffic.failed.length,
       clientVisibleErrors: traffic.clientVisibleErrors,

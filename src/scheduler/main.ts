@@ -23,6 +23,21 @@ const SchedulerEnv = z.object({
   SCHEDULER_INTERVAL_MS: envInt(50, 3_600_000).default(10_000),
   SCHEDULER_BATCH_SIZE: envInt(1, 1_000).default(100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Drills only: when set, the admin listener accepts PUT /v1/admin/clock
+   * { "offsetMs": n } with header x-control-key, which moves the scheduler's
+   * clock forward by n ms so a drill can bill a month of renewals in seconds.
+   * Unset (the default, and always in production) the route does not exist.
+   */
+  SCHEDULER_CLOCK_CONTROL_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+});
+
+const ClockBody = z.strictObject({
+  offsetMs: z
+    .number()
+    .int('must be a whole number of milliseconds')
+    .min(0, 'must not be negative: the clock only moves forward')
+    .max(10 * 366 * 86_400_000, 'must be at most ten years'),
 });
 
 async function main(): Promise<void> {
@@ -33,7 +48,9 @@ async function main(): Promise<void> {
 
   const queue = await PostgresQueue.open({ databaseUrl: env.QUEUE_DATABASE_URL, maxConnections: 2 });
   const ledger = Ledger.connect({ databaseUrl: env.LEDGER_DATABASE_URL, poolSize: 3 });
+  let clockOffsetMs = 0;
   const scheduler = new RenewalScheduler({
+    now: () => new Date(Date.now() + clockOffsetMs),
     ledger,
     queue,
     registry,
@@ -66,6 +83,25 @@ async function main(): Promise<void> {
     }
     return { status: 'ready' };
   });
+  const controlKey = env.SCHEDULER_CLOCK_CONTROL_KEY;
+  if (controlKey !== undefined) {
+    admin.put('/v1/admin/clock', async (request, reply) => {
+      if (request.headers['x-control-key'] !== controlKey)
+        return reply
+          .code(401)
+          .send({ error: { code: 'FB_UNAUTHENTICATED', message: 'x-control-key is missing or wrong.' } });
+      const parsed = ClockBody.safeParse(request.body);
+      if (!parsed.success || parsed.data.offsetMs < clockOffsetMs) {
+        const message = parsed.success
+          ? `body.offsetMs must not be below the current offset ${clockOffsetMs}: the clock only moves forward.`
+          : `body.${parsed.error.issues[0]?.path.join('.') || 'offsetMs'} ${parsed.error.issues[0]?.message ?? 'is invalid'}`;
+        return reply.code(400).send({ error: { code: 'FB_INVALID_FIELD', message, field: 'body.offsetMs' } });
+      }
+      clockOffsetMs = parsed.data.offsetMs;
+      logger.warn({ clockOffsetMs }, 'scheduler clock moved forward (drill clock control)');
+      return { offsetMs: clockOffsetMs, now: new Date(Date.now() + clockOffsetMs).toISOString() };
+    });
+  }
   admin.get('/metrics', async (_req, reply) =>
     reply.type(registry.contentType).send(await registry.metrics()),
   );

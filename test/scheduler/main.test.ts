@@ -66,6 +66,55 @@ test('the scheduler process enqueues due renewals, serves its admin port and sto
   assert.deepEqual([...(await f.queuedPerCheckout()).keys()], [id]);
 });
 
+test('drill clock control: absent unless configured; with a key it moves the clock forward only, and due renewals follow', async (t) => {
+  const f = await renewalFixture(t);
+  const sub = await f.subscribe('monthly', new Date().toISOString()); // period 1 is a month away
+  const dir = await mkdtemp(join(tmpdir(), 'firebreak-scheduler-clock-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const start = async (name: string, extra: Record<string, string>) => {
+    const svc = new ServiceProcess({
+      name,
+      entry: MAIN,
+      env: {
+        LEDGER_DATABASE_URL: f.ledgerUrl,
+        QUEUE_DATABASE_URL: f.queueUrl,
+        SCHEDULER_INTERVAL_MS: '100',
+        ...extra,
+      },
+      logFile: join(dir, `${name}.log`),
+    });
+    f.beforeClose(() => svc.stop());
+    return `http://127.0.0.1:${String((await svc.start()).adminPort)}/v1/admin/clock`;
+  };
+  const put = (url: string, body: unknown, key?: string) =>
+    fetch(url, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', ...(key ? { 'x-control-key': key } : {}) },
+      body: JSON.stringify(body),
+    });
+
+  const plain = await start('plain', {});
+  assert.equal((await put(plain, { offsetMs: 1 })).status, 404, 'no clock control in a normal process');
+
+  const key = 'clock-key-0123456789';
+  const controlled = await start('controlled', { SCHEDULER_CLOCK_CONTROL_KEY: key });
+  assert.equal((await put(controlled, { offsetMs: 1 })).status, 401);
+  assert.equal((await put(controlled, { offsetMs: 1 }, 'wrong-key-0123456789')).status, 401);
+  for (const bad of [{ offsetMs: -1 }, { offsetMs: 1.5 }, { offsetMs: '1' }, { offset: 1 }, {}]) {
+    const res = await put(controlled, bad, key);
+    assert.equal(res.status, 400, JSON.stringify(bad));
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'FB_INVALID_FIELD');
+  }
+  const jump = 40 * 86_400_000;
+  assert.equal((await put(controlled, { offsetMs: jump }, key)).status, 200);
+  assert.equal((await put(controlled, { offsetMs: jump - 1 }, key)).status, 400, 'never backwards');
+  const id = renewalCheckoutId(sub, 1, 1);
+  await waitFor(
+    'the month-away renewal queued after the jump',
+    async () => (await f.queuedPerCheckout()).get(id) === 1,
+  );
+});
+
 test('the scheduler process refuses bad configuration with exit code 2, naming the variable', async () => {
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
     execFile(

@@ -3,9 +3,10 @@
 
 import { fbError } from '../../errors/index.ts';
 import { kafkaOutageScenario } from './kafkaOutage.ts';
+import { renewalsScenario } from './renewals.ts';
 import type { Scenario, ScenarioNeeds } from './scenario.ts';
 
-export const SCENARIOS: readonly Scenario[] = [kafkaOutageScenario];
+export const SCENARIOS: readonly Scenario[] = [kafkaOutageScenario, renewalsScenario];
 
 export function scenarioNames(): string[] {
   return SCENARIOS.map((s) => s.name);
