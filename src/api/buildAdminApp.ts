@@ -35,6 +35,8 @@ export interface BuildAdminAppOptions {
   readonly readinessTimeoutMs?: number;
   /** How readiness probes the queue DB. Default: queue.stats(). */
   readonly readinessCheck?: () => Promise<unknown>;
+  /** The config in force and the last reload's outcome, for GET /v1/admin/config (src/config/reloadable.ts). */
+  readonly configStatus?: () => unknown;
 }
 
 const limitQuery = z.object({ limit: z.coerce.number().int().min(1).max(DLQ_LIST_MAX).optional() });
@@ -118,6 +120,11 @@ export function buildAdminApp(options: BuildAdminAppOptions): FastifyInstance {
       })),
     };
   });
+
+  // Which config runs (its content hash, comparable with `firebreak config diff`)
+  // and whether the file on disk is what runs (lastReloadError says why not).
+  const configStatus = options.configStatus;
+  if (configStatus) app.get('/v1/admin/config', { onRequest: [requireAdmin] }, () => configStatus());
 
   app.post('/v1/admin/dlq/redrive', { onRequest: [requireAdmin] }, async (request) => {
     const parsed = redriveBody.safeParse(request.body ?? {});

@@ -11,8 +11,10 @@ import type { CatalogIndex } from '../catalog/index.ts';
 import type { CheckoutIntake } from '../intake/CheckoutIntake.ts';
 import type { Queue } from '../queue/Queue.ts';
 import { fbError } from '../errors/index.ts';
-import { apiLogger } from './apiLogger.ts';
+import { apiLogger, installRequestSummaryLine, requestLogMode } from './apiLogger.ts';
 import { ApiMetrics } from './apiMetrics.ts';
+import type { CatalogLookups } from '../cache/catalog/index.ts';
+import { catalogRoutes } from './catalogRoutes.ts';
 import { checkoutRoutes } from './checkoutRoutes.ts';
 import { handleError, installErrorReplies } from './errorReplies.ts';
 
@@ -44,6 +46,8 @@ export interface BuildAppOptions {
   readonly retryAfterSec?: number;
   /** false turns load shedding off. */
   readonly loadShedding?: LoadSheddingOptions | false;
+  /** The cached public catalog lookups (GET /v1/creators/:id/plans, /v1/plans/:id, /v1/fx/:currency); absent: no such routes. */
+  readonly catalogLookups?: CatalogLookups;
 }
 
 export interface CheckoutApp {
@@ -56,8 +60,12 @@ export function buildCheckoutApp(options: BuildAppOptions): CheckoutApp {
   const bodyLimitBytes = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const retryAfterSec = options.retryAfterSec ?? DEFAULT_RETRY_AFTER_SEC;
   const logger = apiLogger(options.logger, { service: 'api' });
+  // Per-request log lines follow the level (apiLogger.ts): Fastify's two lines with
+  // every header only at debug; at info one summary line of our own.
+  const requestLogs = requestLogMode(logger);
   const app: FastifyInstance = Fastify({
     loggerInstance: logger,
+    disableRequestLogging: requestLogs !== 'full',
     bodyLimit: bodyLimitBytes,
     // Errors Fastify raises before routing (a URL that does not decode) get our shape too.
     frameworkErrors: (err, request, reply) => handleError(request, reply, err, bodyLimitBytes),
@@ -95,6 +103,7 @@ export function buildCheckoutApp(options: BuildAppOptions): CheckoutApp {
     );
   });
 
+  if (requestLogs !== 'off') installRequestSummaryLine(app);
   const metrics = new ApiMetrics(options.registry);
   metrics.instrument(app);
   installErrorReplies(app, bodyLimitBytes);
@@ -134,6 +143,7 @@ export function buildCheckoutApp(options: BuildAppOptions): CheckoutApp {
       },
     },
   });
+  if (options.catalogLookups) catalogRoutes(app, { lookups: options.catalogLookups });
   return { app, metrics };
 }
 

@@ -4,9 +4,12 @@
 // rejected request), record the request in the intake (which decides new,
 // replay or conflict for the derived checkout id), send it to the payment
 // queue (deduplicated by checkout id, grouped by creator so per-creator order
-// holds), mark the intake row queued, answer 202. A crash or a 503 anywhere in
-// between is repaired by the client's retry: a replay still in 'received' is
-// sent again and the queue's dedup makes that a no-op if the first send landed.
+// holds), mark the intake row queued, answer 202. With the Postgres intake and
+// queue on one pool (the API's own set-up) all of that is one statement and one
+// commit (intake.recordAndSend). Otherwise the steps run one by one, and a
+// crash or a 503 in between is repaired by the client's retry: a replay still
+// in 'received' is sent again and the queue's dedup makes that a no-op if the
+// first send landed.
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -16,12 +19,13 @@ import {
   encodeCheckoutMessage,
   type CheckoutMessage,
 } from '../checkout/checkoutMessage.ts';
-import type { CheckoutIntake, IntakeRecord } from '../intake/CheckoutIntake.ts';
+import type { CheckoutIntake, IntakeRecord, RecordResult } from '../intake/CheckoutIntake.ts';
 import type { Queue } from '../queue/Queue.ts';
 import { fbError } from '../errors/index.ts';
 import type { ApiMetrics } from './apiMetrics.ts';
 import { checkoutIdFor } from './checkoutId.ts';
 import { validateCheckoutRequest, type CheckoutRequest } from './checkoutRequest.ts';
+import { addRequestLogFields } from './apiLogger.ts';
 import { authenticateCreator, idempotencyKeyOf } from './requestHeaders.ts';
 import { refuseUnless } from './errorReplies.ts';
 import { storeCall, type StoreCallOptions } from './storeCall.ts';
@@ -98,13 +102,25 @@ export function checkoutRoutes(app: FastifyInstance, options: CheckoutRoutesOpti
       if (!validated.ok) throw validated.error;
       const checkout = validated.request;
       const checkoutId = checkoutIdFor(checkout.creatorId, idempotencyKey);
+      const acceptedAt = new Date();
+      const message = messageFor(checkoutId, checkout, acceptedAt);
       // The message must be one the worker accepts before anything is written;
       // a mismatch here is our bug, and must not leave an intake row behind.
-      CheckoutMessageSchema.parse(messageFor(checkoutId, checkout, new Date()));
+      CheckoutMessageSchema.parse(message);
+      const input = { checkoutId, creatorId: checkout.creatorId, requestHash: checkout.requestHash };
 
-      const recorded = await store('intake.record', () =>
-        intake.record({ checkoutId, creatorId: checkout.creatorId, requestHash: checkout.requestHash }),
-      );
+      // One statement records and queues a new checkout when the intake lives
+      // beside the queue (PostgresIntake + PostgresQueue on one pool); otherwise
+      // record, send and markQueued, one after the other.
+      let recorded: RecordResult | null = null;
+      const recordAndSend = intake.recordAndSend?.bind(intake);
+      if (recordAndSend) {
+        const body = encodeCheckoutMessage(message);
+        recorded = await store('intake.recordAndSend', () =>
+          recordAndSend({ ...input, body, receivedAt: acceptedAt }, queue),
+        );
+      }
+      recorded ??= await store('intake.record', () => intake.record(input));
       if (recorded.kind === 'conflict') {
         throw fbError(
           'FB_IDEMPOTENCY_CONFLICT',
@@ -114,6 +130,8 @@ export function checkoutRoutes(app: FastifyInstance, options: CheckoutRoutesOpti
       }
       let status = recorded.record.status;
       if (status === 'received') {
+        // Recorded but not (known to be) queued: a first attempt that failed
+        // between record and send, or an intake that cannot send itself.
         // acceptedAt is the intake's receivedAt, so every resend carries the same message.
         const body = encodeCheckoutMessage(messageFor(checkoutId, checkout, recorded.record.receivedAt));
         const sent = await store('queue.send', () =>
@@ -124,7 +142,7 @@ export function checkoutRoutes(app: FastifyInstance, options: CheckoutRoutesOpti
       }
       const replayed = recorded.kind === 'replay';
       metrics.checkoutsAccepted.inc({ replayed: String(replayed) });
-      request.log.info({ checkoutId, creatorId: checkout.creatorId, replayed, status }, 'checkout accepted');
+      addRequestLogFields(request, { checkoutId, creatorId: checkout.creatorId, replayed, status });
       const statusUrl = statusUrlOf(checkoutId);
       reply.code(202).header('location', statusUrl);
       if (replayed) reply.header('idempotent-replayed', 'true');

@@ -1,11 +1,14 @@
 // The checkout API as a process: `node src/api/main.ts`.
 //
-// Configured by environment variables (src/api/apiConfig.ts); listens on
+// Configured by environment variables (src/api/apiConfig.ts), with its config
+// namespace layered on when FIREBREAK_CONFIG names one; the queue pool reloads
+// when that file changes or on SIGHUP (src/config/reloadable.ts). Listens on
 // loopback by default, the API and the admin listener on separate ports; when
 // started with an IPC channel it reports { type: 'ready', port, adminPort }.
 // SIGTERM or SIGINT: readiness turns false, the API stops accepting and drains
 // in-flight requests, then the admin listener and the database pools close.
-// Bad configuration exits with code 2 and one line; any other start failure 1.
+// Bad configuration exits with code 2 and one line; any other start failure 1;
+// a resource of another environment 3 (the environment fence, src/guardrails/fence).
 
 import pino, { type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -14,11 +17,12 @@ import type pg from 'pg';
 import { isTransientDbError } from '../db/pgErrors.ts';
 import { CatalogIndex, loadCatalog } from '../catalog/index.ts';
 import { isFirebreakError } from '../errors/index.ts';
+import { startServiceFence } from '../guardrails/fence/index.ts';
 import { PostgresIntake } from '../intake/PostgresIntake.ts';
 import { registerQueueStatsMetrics } from '../metrics/index.ts';
 import { PostgresQueue } from '../queue/PostgresQueue.ts';
-import { parseApiConfig } from './apiConfig.ts';
-import { queuePool } from './queuePool.ts';
+import { loadApiConfig, openReloadableQueuePool } from './apiConfig.ts';
+import { openCatalogLookups } from '../cache/catalog/index.ts';
 import { buildAdminApp } from './buildAdminApp.ts';
 import { buildApp } from './buildApp.ts';
 
@@ -56,16 +60,24 @@ async function openStores(
 }
 
 async function main(): Promise<void> {
-  const config = parseApiConfig(process.env);
+  const loaded = loadApiConfig(process.env);
+  const config = loaded.config;
   const catalog = new CatalogIndex(await loadCatalog(config.CATALOG_PATH));
   const logger: Logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid } });
-
-  const pool = queuePool(config.QUEUE_DATABASE_URL, (err) => {
-    logger.warn({ err }, 'idle queue database connection lost');
+  // Exits 3 on a database or Redis of another environment (FIREBREAK_ENV), now and on every reconnect.
+  await startServiceFence({
+    service: 'api',
+    logger,
+    resources: { 'queue database': config.QUEUE_DATABASE_URL, 'cache redis': config.REDIS_URL },
   });
-  const { queue, intake } = await openStores(pool, logger);
+
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // One pool object for the life of the process; a config reload swaps the
+  // connections behind it (create, verify, swap, drain the old: src/config/reloadable.ts).
+  const queueDb = await openReloadableQueuePool({ env: process.env, loaded, logger, registry });
+  const pool = queueDb.pool;
+  const { queue, intake } = await openStores(pool, logger);
   // Queue depth, oldest message age and DLQ depth, read (bounded) on each scrape.
   // The API exports them as well as the worker, so the queue is watched even
   // when no worker is running, which is exactly when it fills.
@@ -76,13 +88,37 @@ async function main(): Promise<void> {
   });
 
   let stopping = false;
-  const app = buildApp({ catalog, queue, intake, logger, registry });
+  // Cached catalog lookups (src/cache/catalog) only with a Redis: without one every lookup would be a database read.
+  const catalogCache = config.REDIS_URL
+    ? await openCatalogLookups({
+        redisUrl: config.REDIS_URL,
+        databaseUrl: config.QUEUE_DATABASE_URL,
+        catalog: catalog.catalog,
+        env: config.FIREBREAK_ENV,
+        ratePerSec: config.CATALOG_FALLBACK_MAX_PER_SEC,
+        maxConcurrent: config.CATALOG_FALLBACK_MAX_CONCURRENT,
+        registry,
+        logger,
+      })
+    : undefined;
+  const app = buildApp({
+    catalog,
+    queue,
+    intake,
+    logger,
+    registry,
+    storeTimeoutMs: config.API_STORE_TIMEOUT_MS,
+    retryAfterSec: config.API_RETRY_AFTER_SEC,
+    loadShedding: { maxEventLoopDelayMs: config.API_MAX_EVENT_LOOP_DELAY_MS },
+    ...(catalogCache ? { catalogLookups: catalogCache.lookups } : {}),
+  });
   const admin = buildAdminApp({
     queue,
     catalog,
     registry,
     logger,
     adminKeySha256: config.ADMIN_KEY_SHA256,
+    configStatus: () => queueDb.reloadable.status(),
     // A stopping process is not ready: the balancer takes it out before it closes.
     // One round trip on the queue's pool, not a scan of the queue.
     readinessCheck: () => (stopping ? Promise.reject(new Error('shutting down')) : pool.query('SELECT 1')),
@@ -92,7 +128,12 @@ async function main(): Promise<void> {
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
   const port = portOf(app);
   const adminPort = portOf(admin);
-  logger.info({ host: config.API_HOST, port, adminPort }, 'checkout API listening');
+  logger.info(
+    { host: config.API_HOST, port, adminPort, config: loaded.namespace?.file ?? 'environment only' },
+    'checkout API listening',
+  );
+  if (loaded.overridden.length > 0)
+    logger.warn({ overridden: loaded.overridden }, 'environment variables override config bindings');
   process.send?.({ type: 'ready', port, adminPort });
 
   const stop = (signal: string): void => {
@@ -109,7 +150,8 @@ async function main(): Promise<void> {
         // Stops accepting, refuses requests on kept-alive connections with 503, waits for in-flight ones.
         await app.close();
         await admin.close();
-        await Promise.allSettled([queue.close(), intake.close()]);
+        await Promise.allSettled([queue.close(), intake.close(), catalogCache?.close()]);
+        await queueDb.reloadable.close();
         await pool.end();
         logger.info('checkout API stopped');
       } catch (err) {

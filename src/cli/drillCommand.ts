@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_DRILL_OPTIONS, runDrill } from '../drill/runDrill.ts';
 import { drillResultJson, formatDrillReport } from '../drill/report.ts';
+import { sendNotification, sendPage, writeReports, type ReportFiles } from '../drill/publish.ts';
 import { SCENARIOS, selectScenarios } from '../drill/scenarios/registry.ts';
 import { fbError } from '../errors/index.ts';
 import { flag, intFlag, parseFlags, rateFlag } from './args.ts';
@@ -21,9 +22,21 @@ export const DRILL_HELP = `firebreak drill [flags]
   --scenario NAME      also run a fault scenario alongside the traffic (repeatable,
                        or comma-separated; "all" runs every one):
 ${SCENARIO_HELP}
+  --recovery-slo S     seconds a scenario may take to recover before the drill fails
+                       and pages (default ${DEFAULT_DRILL_OPTIONS.recoverySloSec})
+  --report-dir DIR     where the run's journal.json, summary.md and report.html go
+                       (default ./firebreak-reports; one subdirectory per run)
+  --page-url URL       on a failed verdict, send a PagerDuty Events v2 page there
+                       (routing key from FIREBREAK_PAGERDUTY_ROUTING_KEY)
+  --notify-url URL     post the one-line summary to a chat webhook on every run
   --keep               keep the work directory (logs, provider record) afterwards
-  --json               print the result as one JSON document on stdout
-  Exit code: 0 pass, 1 fail, 2 bad usage.`;
+  --json               print the run journal as one JSON document on stdout
+  Exit code: 0 pass (every invariant and scenario), 1 fail, 2 bad usage.`;
+
+const httpUrl = z
+  .string()
+  .url('must be an http(s) URL')
+  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
 
 export async function drillCommand(args: string[]): Promise<number> {
   const v = parseFlags('drill', args, {
@@ -34,6 +47,10 @@ export async function drillCommand(args: string[]): Promise<number> {
     'error-rate': { type: 'string' },
     'settle-timeout': { type: 'string' },
     scenario: { type: 'string', multiple: true },
+    'recovery-slo': { type: 'string' },
+    'report-dir': { type: 'string' },
+    'page-url': { type: 'string' },
+    'notify-url': { type: 'string' },
     keep: { type: 'boolean' },
     json: { type: 'boolean' },
   });
@@ -51,6 +68,27 @@ export async function drillCommand(args: string[]): Promise<number> {
   if (scenarioNames.some((s) => s === ''))
     throw fbError('FB_USAGE', '--scenario: empty scenario name', { field: '--scenario' });
   selectScenarios(scenarioNames); // rejects unknown names before anything starts
+  const recoverySloSec =
+    flag(
+      'recovery-slo',
+      z
+        .string()
+        .regex(/^[0-9]+(\.[0-9]{1,3})?$/, 'must be a number of seconds (up to 3 decimals)')
+        .transform(Number)
+        .refine((n) => n > 0 && n <= 86_400, 'must be above 0 and at most 86400')
+        .optional(),
+      v['recovery-slo'],
+    ) ?? d.recoverySloSec;
+  const reportDir = flag('report-dir', z.string().min(1).default('firebreak-reports'), v['report-dir']);
+  const pageUrl = flag('page-url', httpUrl.optional(), v['page-url']);
+  const notifyUrl = flag('notify-url', httpUrl.optional(), v['notify-url']);
+  const routingKey = process.env.FIREBREAK_PAGERDUTY_ROUTING_KEY ?? '';
+  if (pageUrl !== undefined && routingKey === '')
+    throw fbError(
+      'FB_USAGE',
+      '--page-url needs a PagerDuty routing key: set FIREBREAK_PAGERDUTY_ROUTING_KEY (it is never printed or stored in the report).',
+      { field: '--page-url' },
+    );
 
   const controller = new AbortController();
   const onSignal = () => {
@@ -68,11 +106,32 @@ export async function drillCommand(args: string[]): Promise<number> {
       settleTimeoutSec,
       providerFaults: { ...d.providerFaults, declineRate, errorRate },
       scenarios: scenarioNames,
+      recoverySloSec,
       keepWorkDir: v.keep ?? false,
       progress: (line) => process.stderr.write(`${line}\n`),
       signal: controller.signal,
     });
+    const say = (line: string) => process.stderr.write(`${line}\n`);
+    let files: ReportFiles | undefined;
+    try {
+      files = await writeReports(result, reportDir);
+    } catch (err) {
+      say(`could not write the report to ${reportDir}: ${(err as Error).message}`);
+    }
     process.stdout.write(v.json ? `${drillResultJson(result)}\n` : formatDrillReport(result));
+    if (files) say(`report: ${files.html}\nsummary: ${files.markdown}\njournal: ${files.journal}`);
+    // Telling people never changes the verdict; a failure to tell them is said loudly.
+    if (pageUrl !== undefined && result.verdict === 'fail') {
+      await sendPage(result, { url: pageUrl, routingKey, reportPath: files?.html }).then(
+        say,
+        (err: unknown) => say(`PAGE NOT SENT to ${new URL(pageUrl).host}: ${(err as Error).message}`),
+      );
+    }
+    if (notifyUrl !== undefined) {
+      await sendNotification(result, notifyUrl, files?.html).then(say, (err: unknown) =>
+        say(`notification not sent to ${new URL(notifyUrl).host}: ${(err as Error).message}`),
+      );
+    }
     return controller.signal.aborted ? 130 : result.verdict === 'pass' ? 0 : 1;
   } finally {
     process.off('SIGINT', onSignal);

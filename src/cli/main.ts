@@ -4,6 +4,8 @@
 import { isFirebreakError } from '../errors/index.ts';
 import { DLQ_HELP, dlqCommand } from './dlqCommand.ts';
 import { DRILL_HELP, drillCommand } from './drillCommand.ts';
+import { ENV_HELP, envCommand } from './envCommand.ts';
+import { CONFIG_HELP, configCommand } from './configCommand.ts';
 
 const HELP = `firebreak — a checkout that never loses or double-charges a payment, and the drills that prove it
 
@@ -11,6 +13,10 @@ Commands:
 ${DRILL_HELP}
 
 ${DLQ_HELP}
+
+${ENV_HELP}
+
+${CONFIG_HELP}
 
 firebreak help     this text
 `;
@@ -22,6 +28,10 @@ async function main(argv: string[]): Promise<number> {
       return drillCommand(rest);
     case 'dlq':
       return dlqCommand(rest);
+    case 'env':
+      return envCommand(rest);
+    case 'config':
+      return configCommand(rest);
     case 'help':
     case '--help':
     case '-h':
@@ -41,7 +51,13 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (isFirebreakError(err)) {
       process.stderr.write(`${err.code}: ${err.message}\n`);
-      process.exitCode = err.code === 'FB_USAGE' || err.code === 'FB_CONFIG_INVALID' ? 2 : 1;
+      // The environment fence's refusals keep their own exit code, 3 (src/cli/envCommand.ts).
+      process.exitCode =
+        err.code === 'FB_USAGE' || err.code === 'FB_CONFIG_INVALID'
+          ? 2
+          : err.code === 'FB_ENV_MISMATCH' || err.code === 'FB_ENV_UNSTAMPED'
+            ? 3
+            : 1;
       return;
     }
     process.stderr.write(`FB_INTERNAL: ${(err as Error)?.message ?? String(err)}\n`);

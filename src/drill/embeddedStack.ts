@@ -21,6 +21,7 @@ import type { SeededRandom } from '../util/seededRandom.ts';
 import type { PublishedEvent } from '../eventBus/EventBus.ts';
 import { readEventFile } from '../eventBus/FileEventBus.ts';
 import { KcatMockCluster, kcatAvailable } from '../eventBus/kcatMockCluster.ts';
+import { FaultProxy, urlThroughProxy } from '../faults/faultProxy.ts';
 import type { DrillCatalog } from './drillCatalog.ts';
 
 export interface ProviderFaults {
@@ -52,7 +53,15 @@ export class EmbeddedStack {
   readonly options: EmbeddedStackOptions;
   ledgerServer: PostgresServer | undefined;
   queueServer: PostgresServer | undefined;
+  /** The ledger, directly: for set-up, the auditor and scenarios' own reads. */
   ledgerUrl = '';
+  /**
+   * The ledger as the services (worker, relay, scheduler) reach it: through
+   * ledgerProxy, so any scenario can slow, hold or reset their connections
+   * (src/faults/faultProxy.ts) while the auditor still reads it directly.
+   */
+  serviceLedgerUrl = '';
+  ledgerProxy: FaultProxy | undefined;
   queueUrl = '';
   readonly pspDataDir: string;
   readonly pspControlKey: string;
@@ -63,6 +72,12 @@ export class EmbeddedStack {
   worker: ServiceProcess | undefined;
   scheduler: ServiceProcess | undefined;
   readonly schedulerClockKey: string;
+  /**
+   * How the ledger survives its primary dying: 'restart' (crash recovery of
+   * the same server), 'standby' (promote a streaming standby) or 'patroni'.
+   * Every drill report says which ran.
+   */
+  failoverMode: 'restart' | 'standby' | 'patroni' = 'restart';
   /** How far the scheduler's clock runs ahead of the wall clock (setSchedulerClockOffset). */
   schedulerClockOffsetMs = 0;
   // --- events (src/outbox, src/eventBus) ---
@@ -108,6 +123,11 @@ export class EmbeddedStack {
       PostgresServer.start({ name: 'queue' }),
     ]);
     this.ledgerUrl = await this.ledgerServer.createDatabase('ledger');
+    this.ledgerProxy = await FaultProxy.start({
+      name: 'ledger',
+      upstream: { host: '127.0.0.1', port: this.ledgerServer.port },
+    });
+    this.serviceLedgerUrl = urlThroughProxy(this.ledgerUrl, this.ledgerProxy.address);
     this.queueUrl = await this.queueServer.createDatabase('queue');
 
     this.progress('migrating the ledger and queue databases, seeding the catalog');
@@ -159,7 +179,7 @@ export class EmbeddedStack {
     await Promise.all([this.psp.start(), this.api.start(), this.relay.start()]);
     this.worker = this.service('worker', '../worker/main.ts', this.workerEnv());
     this.scheduler = this.service('scheduler', '../scheduler/main.ts', {
-      LEDGER_DATABASE_URL: this.ledgerUrl,
+      LEDGER_DATABASE_URL: this.serviceLedgerUrl,
       QUEUE_DATABASE_URL: this.queueUrl,
       // A drill bills renewals in seconds (with the clock moved forward): look for due ones often.
       SCHEDULER_INTERVAL_MS: '500',
@@ -170,7 +190,7 @@ export class EmbeddedStack {
 
   workerEnv(): Record<string, string> {
     return {
-      LEDGER_DATABASE_URL: this.ledgerUrl,
+      LEDGER_DATABASE_URL: this.serviceLedgerUrl,
       QUEUE_DATABASE_URL: this.queueUrl,
       PSP_URL: this.pspUrl,
       QUEUE_VISIBILITY_TIMEOUT_SEC: String(this.options.visibilityTimeoutSec),
@@ -181,7 +201,7 @@ export class EmbeddedStack {
 
   relayEnv(): Record<string, string> {
     return {
-      LEDGER_DATABASE_URL: this.ledgerUrl,
+      LEDGER_DATABASE_URL: this.serviceLedgerUrl,
       EVENT_BUS: this.eventBusMode,
       ...(this.kafka ? { KAFKA_BROKERS: this.kafka.bootstrap } : { EVENT_FILE: this.eventFile }),
       EVENT_TOPIC: this.eventTopic,
@@ -244,10 +264,28 @@ export class EmbeddedStack {
     if (!res.ok) throw new Error(`provider control refused (${res.status}): ${await res.text()}`);
   }
 
+  /** SIGKILLs the ledger primary, as a crashed host would (scenario primary-kill). */
+  async killLedgerPrimary(): Promise<void> {
+    await this.ledgerServer?.kill();
+  }
+
+  /**
+   * Brings the ledger back after killLedgerPrimary and resolves once it takes
+   * connections again; idempotent. In 'restart' mode that is crash recovery of
+   * the same server on the same port. The standby/Patroni modes fill this in
+   * with promotion: point ledgerProxy at the new primary (setUpstream) so the
+   * services follow it without a restart, and update ledgerUrl for the auditor.
+   */
+  async ledgerFailover(): Promise<'restart' | 'standby' | 'patroni'> {
+    await this.ledgerServer?.resume();
+    return this.failoverMode;
+  }
+
   /** Stops every process and server and removes the work directory unless keep is set. */
   async stop({ keepWorkDir = false }: { keepWorkDir?: boolean } = {}): Promise<void> {
     await Promise.allSettled(this.services.map((s) => s.stop()));
     await this.kafka?.stop();
+    await this.ledgerProxy?.close();
     await this.redisServer?.destroy().catch(() => {});
     await Promise.allSettled([this.ledgerServer?.destroy(), this.queueServer?.destroy()]);
     if (!keepWorkDir) await rm(this.options.workDir, { recursive: true, force: true });

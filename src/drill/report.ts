@@ -7,7 +7,7 @@ const mark = (ok: boolean) => (ok ? 'ok  ' : 'FAIL');
 export function formatDrillReport(r: DrillResult): string {
   const lines = [
     '',
-    `Firebreak drill — seed ${r.seed}, ${r.mode} stack (node ${r.versions.node}, postgres ${r.versions.postgres})`,
+    `Firebreak drill — seed ${r.seed}, ${r.mode} stack, ledger failover: ${r.failoverMode} (node ${r.versions.node}, postgres ${r.versions.postgres})`,
     '',
     `  checkouts accepted     ${r.accepted}   (${r.rejected} not accepted, ${r.clientVisibleErrors} client-visible errors, ${r.clientRetries} client retries)`,
     `  outcomes               ${r.charged} charged, ${r.declined} declined, ${r.deadLettered} dead-lettered`,
@@ -30,9 +30,16 @@ export function formatDrillReport(r: DrillResult): string {
   ];
   const scenarios = Object.entries(r.scenarios);
   if (scenarios.length > 0) {
-    lines.push('', 'Scenarios');
-    for (const [name, result] of scenarios)
-      lines.push(`  ${mark(result.verdict === 'pass')} ${name.padEnd(20)} ${result.summary}`);
+    lines.push('', `Scenarios (recovery SLO ${r.recoverySloSec}s)`);
+    for (const [name, result] of scenarios) {
+      const recovery =
+        result.recoveryMs === undefined
+          ? ''
+          : result.recoveryMs === null
+            ? ' [never recovered]'
+            : ` [recovered in ${(result.recoveryMs / 1000).toFixed(1)}s]`;
+      lines.push(`  ${mark(result.verdict === 'pass')} ${name.padEnd(20)} ${result.summary}${recovery}`);
+    }
   }
   if (r.violations.length > 0) {
     lines.push('', `Violations (${r.violations.length}):`);

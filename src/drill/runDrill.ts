@@ -18,8 +18,10 @@ import { waitFor } from '../util/waitFor.ts';
 import { makeDrillCatalog } from './drillCatalog.ts';
 import { EmbeddedStack, type ProviderFaults } from './embeddedStack.ts';
 import { planTraffic, sendTraffic, type TrafficResult } from './traffic.ts';
+import { RunJournal, type TimelineMark, type TimelineSample } from './journal.ts';
+import { firstCommitAfter } from './recovery.ts';
 import { combinedNeeds, selectScenarios } from './scenarios/registry.ts';
-import type { Scenario, ScenarioResult } from './scenarios/scenario.ts';
+import type { Scenario, ScenarioContext, ScenarioResult } from './scenarios/scenario.ts';
 
 export interface DrillOptions {
   readonly seed: string;
@@ -33,6 +35,8 @@ export interface DrillOptions {
   readonly providerFaults: ProviderFaults;
   /** Scenario names (src/drill/scenarios/registry.ts) run alongside the traffic; empty for the plain drill. */
   readonly scenarios: readonly string[];
+  /** A scenario whose recovery takes longer than this fails the drill (and pages). */
+  readonly recoverySloSec: number;
   readonly keepWorkDir: boolean;
   readonly progress: (line: string) => void;
   readonly signal?: AbortSignal;
@@ -42,6 +46,8 @@ export interface DrillResult {
   readonly verdict: 'pass' | 'fail';
   readonly seed: string;
   readonly mode: 'embedded';
+  /** How the ledger's primary is replaced when it dies (EmbeddedStack.failoverMode). */
+  readonly failoverMode: 'restart' | 'standby' | 'patroni';
   readonly accepted: number;
   readonly charged: number;
   readonly declined: number;
@@ -89,9 +95,12 @@ export interface DrillResult {
     readonly total: number;
   };
   readonly providerFaults: ProviderFaults;
+  readonly recoverySloSec: number;
   /** One entry per scenario run, by name. */
   readonly scenarios: Readonly<Record<string, ScenarioResult>>;
   readonly violations: string[];
+  /** The run journal's timeline: fault windows, recoveries, phases, and the pipeline sampled every 500 ms. */
+  readonly timeline: { readonly marks: readonly TimelineMark[]; readonly samples: readonly TimelineSample[] };
   readonly versions: { readonly node: string; readonly postgres: string };
   readonly workDir: string | null;
 }
@@ -109,6 +118,8 @@ export const DEFAULT_DRILL_OPTIONS = {
   settleTimeoutSec: 300,
   providerFaults: { declineRate: 0.08, errorRate: 0.05, errorAfterCaptureRate: 0.02, latencyMs: 0 },
   scenarios: [] as readonly string[],
+  // The write-ups' paging bar: five minutes to recover.
+  recoverySloSec: 300,
   keepWorkDir: false,
 } as const;
 
@@ -141,6 +152,17 @@ async function serverVersion(url: string): Promise<string> {
   }
 }
 
+/** Fails a scenario whose recovery breached the SLO (or never came). */
+export function withinSlo(r: ScenarioResult, sloSec: number): ScenarioResult {
+  if (r.recoveryMs === undefined) return r;
+  if (r.recoveryMs !== null && r.recoveryMs <= sloSec * 1000) return r;
+  const breach =
+    r.recoveryMs === null
+      ? `recovery SLO breached: it never recovered (SLO ${sloSec}s)`
+      : `recovery SLO breached: recovered in ${(r.recoveryMs / 1000).toFixed(1)}s, SLO ${sloSec}s`;
+  return { ...r, verdict: 'fail', violations: [...r.violations, breach] };
+}
+
 function mergeTraffic(parts: readonly TrafficResult[]): TrafficResult {
   return {
     accepted: parts.flatMap((p) => p.accepted),
@@ -151,24 +173,35 @@ function mergeTraffic(parts: readonly TrafficResult[]): TrafficResult {
   };
 }
 
-/** Runs one scenario; a scenario that throws is a failed scenario, never a crashed drill. */
-async function runScenario(
-  scenario: Scenario,
-  ctx: Parameters<Scenario['run']>[0],
-): Promise<[string, ScenarioResult]> {
+/**
+ * Runs one scenario, then its heal() whatever happened; a scenario that
+ * throws (or whose heal throws) is a failed scenario, never a crashed drill.
+ */
+async function runScenario(scenario: Scenario, ctx: ScenarioContext): Promise<[string, ScenarioResult]> {
+  let result: ScenarioResult;
   try {
-    return [scenario.name, await scenario.run(ctx)];
+    result = await scenario.run(ctx);
   } catch (err) {
     const message = (err as Error)?.message ?? String(err);
-    return [
-      scenario.name,
-      { verdict: 'fail', summary: `did not complete: ${message}`, measurements: {}, violations: [message] },
-    ];
+    result = {
+      verdict: 'fail',
+      summary: `did not complete: ${message}`,
+      measurements: {},
+      violations: [message],
+    };
   }
+  try {
+    await scenario.heal?.(ctx);
+  } catch (err) {
+    const message = `heal failed: ${(err as Error)?.message ?? String(err)}`;
+    result = { ...result, verdict: 'fail', violations: [...result.violations, message] };
+  }
+  return [scenario.name, result];
 }
 
 export async function runDrill(o: DrillOptions): Promise<DrillResult> {
   const t0 = performance.now();
+  const journal = new RunJournal(t0);
   const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
   const say = (line: string) => o.progress(`[${elapsed()}] ${line}`);
   const rng = new SeededRandom(o.seed);
@@ -193,20 +226,28 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     redis: needs.redis,
     onProgress: say,
   });
-  const onAbort = () => void stack.stop({ keepWorkDir: o.keepWorkDir });
+  const contexts = new Map<Scenario, ScenarioContext>();
+  // Ctrl-C: every scenario's heal runs before the stack goes (a fault must never outlive the drill).
+  const onAbort = () =>
+    void (async () => {
+      await Promise.allSettled(scenarios.map(async (s) => s.heal?.(contexts.get(s)!)));
+      await stack.stop({ keepWorkDir: o.keepWorkDir });
+    })();
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const bootMs = performance.now() - t0;
     say(`stack up in ${(bootMs / 1000).toFixed(1)}s: api ${stack.apiUrl}, provider ${stack.pspUrl}`);
 
-    const tTraffic = performance.now();
+    journal.mark(null, 'phase', 'stack up');
+    journal.startSampling(stack.ledgerUrl, stack.queueUrl);
+    const tTraffic = journal.mark(null, 'phase', 'traffic');
     let lastReported = 0;
     let markTrafficDone = () => {};
     const trafficDone = new Promise<void>((resolve) => (markTrafficDone = resolve));
     const extra: TrafficResult[] = [];
     const scenarioRuns = scenarios.map((scenario) => {
       const scenarioRng = rng.fork(`scenario:${scenario.name}`);
-      return runScenario(scenario, {
+      const ctx: ScenarioContext = {
         stack,
         rng: scenarioRng,
         workDir,
@@ -219,17 +260,33 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
             planned: planTraffic(scenarioRng, drillCatalog, n),
             concurrency: Math.min(o.clientConcurrency, 8),
             signal: o.signal,
+            live: journal.live,
           });
           extra.push(sent);
           return { accepted: sent.accepted.length, clientVisibleErrors: sent.clientVisibleErrors };
         },
-      });
+        mark: (event, detail) => {
+          say(`${scenario.name}: ${event}${detail ? ` — ${detail}` : ''}`);
+          return journal.mark(scenario.name, event, detail);
+        },
+        firstCommitAfter: (since, timeoutMs) =>
+          firstCommitAfter({
+            ledgerUrl: stack.ledgerUrl,
+            since,
+            timeoutMs,
+            probe: () => ctx.sendCheckouts(1),
+            signal: o.signal,
+          }),
+      };
+      contexts.set(scenario, ctx);
+      return runScenario(scenario, ctx);
     });
     const mainTraffic = await sendTraffic({
       apiUrl: stack.apiUrl,
       planned,
       concurrency: o.clientConcurrency,
       signal: o.signal,
+      live: journal.live,
       onProgress: (done, total) => {
         if (done === total || performance.now() - lastReported > 1_000) {
           lastReported = performance.now();
@@ -238,7 +295,10 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       },
     });
     markTrafficDone();
-    const scenarioResults = Object.fromEntries(await Promise.all(scenarioRuns));
+    journal.mark(null, 'phase', 'drill traffic sent');
+    const scenarioResults = Object.fromEntries(
+      (await Promise.all(scenarioRuns)).map(([name, r]) => [name, withinSlo(r, o.recoverySloSec)] as const),
+    );
     const trafficMs = performance.now() - tTraffic;
     const traffic = mergeTraffic([mainTraffic, ...extra]);
     say(`traffic done: ${traffic.accepted.length} accepted, ${traffic.failed.length} not accepted`);
@@ -278,6 +338,8 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       await Promise.allSettled([ledgerPool.end(), queuePool.end()]);
     }
     const settleMs = performance.now() - tSettle;
+    journal.mark(null, 'phase', 'settled');
+    await journal.stopSampling();
 
     // Events leave after commit: give the relay time to publish the last ones before reading the bus.
     say(`waiting for the relay to publish every committed event (${stack.eventBusMode})`);
@@ -332,6 +394,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       verdict: ok ? 'pass' : 'fail',
       seed: o.seed,
       mode: 'embedded',
+      failoverMode: stack.failoverMode,
       accepted: verdicts.accepted,
       charged: verdicts.charged,
       declined: verdicts.declined,
@@ -382,12 +445,15 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
         total: Math.round(performance.now() - t0),
       },
       providerFaults: o.providerFaults,
+      recoverySloSec: o.recoverySloSec,
       scenarios: scenarioResults,
       violations,
+      timeline: { marks: journal.marks, samples: journal.samples },
       versions: { node: process.version, postgres: postgresVersion },
       workDir: o.keepWorkDir ? workDir : null,
     };
   } finally {
+    await journal.stopSampling();
     o.signal?.removeEventListener('abort', onAbort);
     say(
       o.keepWorkDir ? `stopping the stack (keeping ${workDir})` : 'stopping the stack and removing its files',

@@ -65,6 +65,8 @@ export interface SendOptions {
   readonly maxAttempts?: number;
   readonly onProgress?: (done: number, total: number) => void;
   readonly signal?: AbortSignal;
+  /** Bumped as responses arrive (the run journal's live counters). */
+  readonly live?: { accepted: number; clientErrors: number };
 }
 
 export async function sendTraffic(options: SendOptions): Promise<TrafficResult> {
@@ -81,7 +83,7 @@ export async function sendTraffic(options: SendOptions): Promise<TrafficResult> 
   const worker = async () => {
     while (next < options.planned.length && !options.signal?.aborted) {
       const checkout = options.planned[next++]!;
-      await sendOne(options.apiUrl, checkout, maxAttempts, result);
+      await sendOne(options.apiUrl, checkout, maxAttempts, result, options.live);
       options.onProgress?.(++done, options.planned.length);
     }
   };
@@ -90,7 +92,13 @@ export async function sendTraffic(options: SendOptions): Promise<TrafficResult> 
   return result;
 }
 
-async function sendOne(apiUrl: string, c: PlannedCheckout, maxAttempts: number, result: TrafficResult) {
+async function sendOne(
+  apiUrl: string,
+  c: PlannedCheckout,
+  maxAttempts: number,
+  result: TrafficResult,
+  live: SendOptions['live'],
+) {
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const started = performance.now();
     let status = 0;
@@ -116,6 +124,7 @@ async function sendOne(apiUrl: string, c: PlannedCheckout, maxAttempts: number, 
           creatorId: c.creatorId,
           acceptedAtMs: Date.now(),
         });
+        if (live) live.accepted++;
         return;
       }
       code = json.error?.code ?? `HTTP_${status}`;
@@ -127,6 +136,7 @@ async function sendOne(apiUrl: string, c: PlannedCheckout, maxAttempts: number, 
       return;
     }
     result.clientVisibleErrors++;
+    if (live) live.clientErrors++;
     if (attempt === maxAttempts) {
       result.failed.push({ seq: c.seq, status, code });
       return;

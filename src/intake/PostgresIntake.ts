@@ -6,12 +6,26 @@
 // queue moves the message, whether or not a worker ever calls markOutcome.
 // The queue message of a checkout is found by its dedup id, which the API sets
 // to the checkout id.
+//
+// Because both tables share a database, a new checkout is recorded and queued
+// in one statement (recordAndSend, the plpgsql function checkout_accept of
+// migration 0004): one round trip and one commit per accepted checkout, and no
+// window where the intake says 'received' while the message is not queued.
 
 import pg from 'pg';
 import { z } from 'zod';
-import { migrateQueueDatabase } from '../queue/PostgresQueue.ts';
+import { BatchCalls } from '../util/batchCalls.ts';
+import { migrateQueueDatabase, PostgresQueue } from '../queue/PostgresQueue.ts';
+import type { Queue } from '../queue/Queue.ts';
 import { parseOrThrow } from '../queue/validateOptions.ts';
-import type { CheckoutIntake, IntakeRecord, IntakeStatus, RecordResult } from './CheckoutIntake.ts';
+import type {
+  CheckoutIntake,
+  IntakeRecord,
+  IntakeStatus,
+  RecordAndSendInput,
+  RecordInput,
+  RecordResult,
+} from './CheckoutIntake.ts';
 
 const OptionsSchema = z
   .object({
@@ -30,6 +44,15 @@ const OptionsSchema = z
 export type PostgresIntakeOptions = z.input<typeof OptionsSchema>;
 
 type TerminalStatus = 'charged' | 'declined' | 'dead_lettered';
+
+interface OutcomeUpdate {
+  readonly checkoutId: string;
+  readonly status: TerminalStatus;
+  readonly detail: string | null;
+}
+
+/** Concurrent markOutcome calls (a worker settles a batch at once) go out as one UPDATE of at most this many rows. */
+const MAX_OUTCOME_BATCH = 100;
 
 interface IntakeRow {
   readonly checkout_id: string;
@@ -86,6 +109,16 @@ export class PostgresIntake implements CheckoutIntake {
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
   private closed = false;
+  private readonly outcomes = new BatchCalls<OutcomeUpdate, void>({
+    run: async (updates) => {
+      await this.updateOutcomes(updates);
+      return updates.map(() => ({ status: 'fulfilled', value: undefined }));
+    },
+    maxBatch: MAX_OUTCOME_BATCH,
+    maxConcurrent: 2,
+    // One UPDATE must not set one row twice (which of the two would win is undefined).
+    keyOf: (u) => u.checkoutId,
+  });
 
   private constructor(pool: pg.Pool, ownsPool: boolean) {
     this.pool = pool;
@@ -114,7 +147,7 @@ export class PostgresIntake implements CheckoutIntake {
     return intake;
   }
 
-  async record(input: { checkoutId: string; creatorId: string; requestHash: string }): Promise<RecordResult> {
+  async record(input: RecordInput): Promise<RecordResult> {
     const inserted = await this.pool.query<IntakeRow>(
       `INSERT INTO checkout_intake (checkout_id, creator_id, request_hash) VALUES ($1, $2, $3)
        ON CONFLICT (checkout_id) DO NOTHING
@@ -124,8 +157,51 @@ export class PostgresIntake implements CheckoutIntake {
     const fresh = inserted.rows[0];
     if (fresh) return { kind: 'new', record: toRecord(fresh) };
     // The checkout exists (ON CONFLICT waited for a concurrent insert to commit; this
-    // new statement sees it). The same key with another body, or for another creator,
-    // is refused forever.
+    // new statement sees it).
+    return this.existing(input);
+  }
+
+  async recordAndSend(input: RecordAndSendInput, queue: Queue): Promise<RecordResult | null> {
+    const target = queue instanceof PostgresQueue ? queue.sendTargetOn(this.pool) : null;
+    if (!target) return null;
+    const result = await this.pool.query<{
+      accepted: boolean;
+      queue_sequence: string | null;
+      received_at: Date | null;
+      updated_at: Date | null;
+    }>({
+      name: 'intake_checkout_accept',
+      text: 'SELECT accepted, queue_sequence, received_at, updated_at FROM checkout_accept($1, $2, $3, $4, $5, $6)',
+      values: [
+        input.checkoutId,
+        input.creatorId,
+        input.requestHash,
+        input.body,
+        input.receivedAt,
+        target.dedupWindowSec,
+      ],
+    });
+    const row = result.rows[0];
+    if (!row) throw new Error('checkout_accept returned no row');
+    if (!row.accepted) return this.existing(input);
+    target.sent();
+    return {
+      kind: 'new',
+      record: {
+        checkoutId: input.checkoutId,
+        creatorId: input.creatorId,
+        requestHash: input.requestHash,
+        status: 'queued',
+        queueSequence: row.queue_sequence === null ? null : BigInt(row.queue_sequence),
+        receivedAt: row.received_at ?? input.receivedAt,
+        updatedAt: row.updated_at ?? input.receivedAt,
+        detail: null,
+      },
+    };
+  }
+
+  /** The existing record of a checkout seen before: the same key with another body, or for another creator, is refused forever. */
+  private async existing(input: RecordInput): Promise<RecordResult> {
     const existing = await this.get(input.checkoutId);
     if (!existing) throw new Error(`checkout ${input.checkoutId} conflicted on insert but cannot be read`);
     const same = existing.requestHash === input.requestHash && existing.creatorId === input.creatorId;
@@ -152,21 +228,33 @@ export class PostgresIntake implements CheckoutIntake {
   }
 
   async markOutcome(checkoutId: string, status: TerminalStatus, detail?: string): Promise<void> {
+    await this.outcomes.submit({ checkoutId, status, detail: detail ?? null });
+  }
+
+  private async updateOutcomes(updates: readonly OutcomeUpdate[]): Promise<void> {
     // charged and declined are final; dead_lettered can still become either
     // after a redrive. Unknown checkouts (renewals the scheduler enqueued
-    // without an intake record) are ignored.
-    await this.pool.query(
-      `UPDATE checkout_intake
-       SET status = $2, detail = $3, updated_at = now()
-       WHERE checkout_id = $1
-         AND status NOT IN ('charged', 'declined')
-         AND (status <> $2 OR detail IS DISTINCT FROM $3)`,
-      [checkoutId, status, detail ?? null],
-    );
+    // without an intake record) are ignored. Rows are visited in checkout id
+    // order, so two batches that share rows cannot deadlock.
+    const sorted = [...updates].sort((a, b) => (a.checkoutId < b.checkoutId ? -1 : 1));
+    await this.pool.query({
+      name: 'intake_mark_outcomes',
+      text: `UPDATE checkout_intake i
+       SET status = u.status, detail = u.detail, updated_at = now()
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS u (checkout_id, status, detail)
+       WHERE i.checkout_id = u.checkout_id
+         AND i.status NOT IN ('charged', 'declined')
+         AND (i.status <> u.status OR i.detail IS DISTINCT FROM u.detail)`,
+      values: [sorted.map((u) => u.checkoutId), sorted.map((u) => u.status), sorted.map((u) => u.detail)],
+    });
   }
 
   async get(checkoutId: string): Promise<IntakeRecord | null> {
-    const result = await this.pool.query<IntakeRow>(SELECT_RECORD, [checkoutId]);
+    const result = await this.pool.query<IntakeRow>({
+      name: 'intake_get',
+      text: SELECT_RECORD,
+      values: [checkoutId],
+    });
     const row = result.rows[0];
     return row ? toRecord(row) : null;
   }
@@ -174,6 +262,7 @@ export class PostgresIntake implements CheckoutIntake {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.outcomes.idle();
     if (this.ownsPool) await this.pool.end();
   }
 }

@@ -1,10 +1,17 @@
 // The ledger database: Postgres, the system of record. Opening it applies the
 // numbered migrations in ./migrations.
+//
+// commit() coalesces: the first checkouts whose commits arrive while another
+// batch is being written go together in the next statement (commitOutcomes,
+// group-commit style, no timer), so a worker settling many checkouts at once
+// pays a few round trips per batch instead of a dozen per checkout.
 
 import pg from 'pg';
 import type { Catalog } from '../catalog/index.ts';
 import { migrate } from '../db/migrate.ts';
-import { commitOutcome, type CommitInput, type CommitResult } from './commitOutcome.ts';
+import { isTransientDbError } from '../db/pgErrors.ts';
+import { BatchCalls } from '../util/batchCalls.ts';
+import { commitOutcome, commitOutcomes, type CommitInput, type CommitResult } from './commitOutcome.ts';
 
 export interface LedgerOptions {
   readonly databaseUrl: string;
@@ -12,7 +19,16 @@ export interface LedgerOptions {
   /** Bound on every statement so a hung server surfaces as an error, not a stuck worker. */
   readonly statementTimeoutMs?: number;
   readonly connectionTimeoutMs?: number;
+  /** Most checkouts written by one statement (default 64). */
+  readonly maxCommitBatch?: number;
 }
+
+/**
+ * Batch statements in flight at once. Two, so that one batch is being built and
+ * sent while the other runs; more would only make each batch smaller.
+ */
+const COMMIT_BATCHES_IN_FLIGHT = 2;
+const DEFAULT_MAX_COMMIT_BATCH = 64;
 
 function ignoreClientError(): void {}
 const guarded = new WeakSet<pg.PoolClient>();
@@ -21,9 +37,18 @@ export const LEDGER_MIGRATIONS = new URL('./migrations/', import.meta.url);
 
 export class Ledger {
   readonly pool: pg.Pool;
+  private readonly batches: BatchCalls<CommitInput, CommitResult>;
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, maxCommitBatch: number) {
     this.pool = pool;
+    this.batches = new BatchCalls({
+      run: (inputs) => this.commitBatch(inputs),
+      maxBatch: maxCommitBatch,
+      maxConcurrent: COMMIT_BATCHES_IN_FLIGHT,
+      // A redelivered message can be committing while its first delivery still is:
+      // they go in separate statements, and the later one finds the row.
+      keyOf: (input) => input.message.checkoutId,
+    });
   }
 
   static async migrate(databaseUrl: string): Promise<string[]> {
@@ -40,7 +65,7 @@ export class Ledger {
     });
     // An idle client losing its server (failover, kill) must not crash the process.
     pool.on('error', () => {});
-    return new Ledger(pool);
+    return new Ledger(pool, options.maxCommitBatch ?? DEFAULT_MAX_COMMIT_BATCH);
   }
 
   static async open(options: LedgerOptions): Promise<Ledger> {
@@ -64,7 +89,18 @@ export class Ledger {
     return client;
   }
 
+  /**
+   * Records a provider outcome, exactly once per checkout (a redelivery gets
+   * already_recorded). First checkouts are written in batches with whatever
+   * other commits are waiting; renewals, which also move a schedule under row
+   * locks, in a transaction of their own.
+   */
   async commit(input: CommitInput): Promise<CommitResult> {
+    if (input.message.renewal) return this.commitAlone(input);
+    return this.batches.submit(input);
+  }
+
+  private async commitAlone(input: CommitInput): Promise<CommitResult> {
     const client = await this.checkout();
     let broken: Error | undefined;
     try {
@@ -75,6 +111,29 @@ export class Ledger {
     } finally {
       // A client whose connection died mid-transaction must not go back to the pool.
       client.release(broken);
+    }
+  }
+
+  /**
+   * One statement for the batch. If it fails for a reason that is not the
+   * database being unreachable (a constraint one checkout breaks, say), each
+   * checkout is tried again on its own, so only the bad one fails. Transient
+   * failures fail the whole batch: every caller retries (worker policy).
+   */
+  private async commitBatch(inputs: readonly CommitInput[]): Promise<PromiseSettledResult<CommitResult>[]> {
+    try {
+      return await commitOutcomes(this.pool, inputs);
+    } catch (err) {
+      if (inputs.length === 1 || isTransientDbError(err)) throw err;
+      return Promise.all(
+        inputs.map((input) =>
+          commitOutcomes(this.pool, [input]).then(
+            ([result]): PromiseSettledResult<CommitResult> =>
+              result ?? { status: 'rejected', reason: new Error('no result') },
+            (reason: unknown): PromiseRejectedResult => ({ status: 'rejected', reason }),
+          ),
+        ),
+      );
     }
   }
 
@@ -158,6 +217,7 @@ export class Ledger {
   }
 
   async close(): Promise<void> {
+    await this.batches.idle();
     await this.pool.end();
   }
 }

@@ -5,7 +5,8 @@
 // poll. Reports { type: 'ready', adminPort, eventBus, topic } over IPC once the
 // topic is declared. SIGTERM/SIGINT: the batch in flight commits or rolls
 // back, then the bus and the pool close.
-// Bad configuration exits with code 2 and one line; any other start failure 1.
+// Bad configuration exits with code 2 and one line; any other start failure 1;
+// a resource of another environment 3 (the environment fence, src/guardrails/fence).
 
 import Fastify from 'fastify';
 import pg from 'pg';
@@ -13,6 +14,7 @@ import pino, { type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { isTransientDbError } from '../db/pgErrors.ts';
 import { isFirebreakError } from '../errors/index.ts';
+import { kafkaUrl, startServiceFence } from '../guardrails/fence/index.ts';
 import type { EventBus } from '../eventBus/EventBus.ts';
 import { FileEventBus } from '../eventBus/FileEventBus.ts';
 import { KafkaEventBus } from '../eventBus/KafkaEventBus.ts';
@@ -75,6 +77,16 @@ async function ledgerProblem(pool: pg.Pool): Promise<string | null> {
 async function main(): Promise<void> {
   const config = parseRelayConfig(process.env);
   const logger = pino({ level: config.LOG_LEVEL, base: { service: 'relay', pid: process.pid } });
+  // Exits 3 on a ledger or Kafka cluster of another environment (FIREBREAK_ENV), before the migration.
+  const fence = await startServiceFence({
+    service: 'relay',
+    logger,
+    resources: {
+      'ledger database': config.LEDGER_DATABASE_URL,
+      'event bus':
+        config.KAFKA_BROKERS && config.EVENT_BUS === 'kafka' ? kafkaUrl(config.KAFKA_BROKERS) : undefined,
+    },
+  });
   await migrateWhenReachable(config.LEDGER_DATABASE_URL, logger);
 
   const pool = new pg.Pool({
@@ -87,7 +99,7 @@ async function main(): Promise<void> {
     idle_in_transaction_session_timeout: config.RELAY_PUBLISH_TIMEOUT_MS + 10_000,
   });
   pool.on('error', (err) => logger.warn({ err }, 'idle ledger connection lost'));
-  const bus = openBus(config, logger);
+  const bus = fence.guardEventBus(openBus(config, logger));
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const topic = eventTopicSpec({

@@ -10,6 +10,17 @@
 // (src/resilience): a dead broker makes the outbox grow, never lose a row. A
 // relay killed between the ack and the commit republishes the batch on
 // restart: duplicates are possible, consumers dedup by event id.
+//
+// The batch goes through the one outbound policy (dependency "outbox"), set
+// for a loop that must never give up: unbounded attempts, no retry budget and
+// no breaker. A budget bounds the retries of many concurrent callers as a
+// share of their traffic; the relay is one caller with one batch in flight
+// (the relay lock), so its backoff alone already bounds what it sends to the
+// bus and the ledger to one batch per delay, and refusing a retry would only
+// stall the outbox. A breaker would fail the same batch fast instead of
+// waiting the same backoff. No policy timeout either: publish() is bounded by
+// the bus (KafkaEventBus publishTimeoutMs) and the ledger by the pool's
+// statement_timeout and idle_in_transaction_session_timeout (main.ts).
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
@@ -17,7 +28,7 @@ import { Registry } from 'prom-client';
 import type { DeclareResult, EventBus, TopicSpec } from '../eventBus/EventBus.ts';
 import { toEventRecord } from '../eventBus/envelope.ts';
 import { validateEvent } from '../events/index.ts';
-import { retryPolicy } from '../resilience/index.ts';
+import { outboundPolicy, type OutboundPolicy } from '../resilience/index.ts';
 import {
   markPublished,
   outboxStats,
@@ -97,7 +108,7 @@ export class OutboxRelay {
   private readonly o: OutboxRelayOptions;
   private readonly batchSize: number;
   private readonly abort = new AbortController();
-  private readonly retry;
+  private readonly retry: OutboundPolicy;
   private running: Promise<void> | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private stats: (OutboxStats & { readAtMs: number }) | undefined;
@@ -111,16 +122,23 @@ export class OutboxRelay {
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     this.registry = options.registry ?? new Registry();
     this.metrics = createRelayMetrics(this.registry, { lastStats: () => this.stats });
-    // Never gives up on its own: the relay's only job is to get these rows out.
-    this.retry = retryPolicy(() => !this.abort.signal.aborted, {
-      maxAttempts: Number.MAX_SAFE_INTEGER,
-      initialDelayMs: options.retryInitialMs ?? DEFAULT_RETRY_INITIAL_MS,
-      maxDelayMs: options.retryMaxMs ?? DEFAULT_RETRY_MAX_MS,
+    // Never gives up on its own: the relay's only job is to get these rows out
+    // (the header says why no budget, breaker or timeout). Stopping aborts the
+    // signal, and the policy starts no retry after that.
+    this.retry = outboundPolicy({
+      dependency: 'outbox',
+      isTransient: () => true,
+      timeoutMs: null,
+      retry: {
+        maxAttempts: Number.POSITIVE_INFINITY,
+        initialDelayMs: options.retryInitialMs ?? DEFAULT_RETRY_INITIAL_MS,
+        maxDelayMs: options.retryMaxMs ?? DEFAULT_RETRY_MAX_MS,
+      },
+      budget: null,
+      breaker: null,
+      registry: this.registry,
     });
-    this.retry.onRetry((r) => {
-      const error = 'error' in r ? r.error : r.value;
-      options.events?.onRetry?.(error, r.attempt, r.delay);
-    });
+    this.retry.onRetry((r) => options.events?.onRetry?.(r.error, r.attempt, r.delayMs));
   }
 
   get stopping(): boolean {

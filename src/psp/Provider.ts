@@ -3,8 +3,8 @@
 // capture (or decline), however often it is sent, so the worker may retry and
 // be redelivered freely as long as the key is stable.
 //
-// Adapters never retry inside: the worker owns the retry policy (cockatiel
-// retry + breaker) and decides from ProviderError.retryable alone.
+// Adapters never retry inside: the worker owns the retry policy (the outbound
+// policy of src/resilience) and decides from ProviderError.retryable alone.
 
 export interface CaptureRequest {
   /** Stable across retries and redeliveries of one checkout. */
@@ -23,8 +23,11 @@ export type CaptureResult =
   | { readonly outcome: 'declined'; readonly declineCode: string; readonly captureId: string };
 
 export interface PaymentProvider {
-  /** Resolves with the key's outcome; throws ProviderError when there is none to report. */
-  capture(request: CaptureRequest): Promise<CaptureResult>;
+  /**
+   * Resolves with the key's outcome; throws ProviderError when there is none
+   * to report. `signal` aborts the request (the outbound policy's timeout).
+   */
+  capture(request: CaptureRequest, signal?: AbortSignal): Promise<CaptureResult>;
 }
 
 /**

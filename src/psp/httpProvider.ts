@@ -1,9 +1,15 @@
 // The PaymentProvider adapter for an HTTP provider speaking the sandbox's
 // protocol (POST /v1/captures with an Idempotency-Key). One request per call,
-// bounded by a timeout, no retries: the worker's policy decides what to retry,
-// from the table in retryableStatus().
+// bounded by the resilience module's timeout (cooperative: its AbortSignal
+// reaches fetch, so a slow request is aborted, not left running), no retries
+// here: the worker calls capture() through its outbound policy (src/resilience:
+// full-jitter backoff, retry budget, breaker), which retries what
+// retryableStatus() and the transport errors below call retryable. Retrying a
+// capture is safe only because the idempotency key is stable per checkout.
 
+import type { TimeoutPolicy } from 'cockatiel';
 import { z } from 'zod';
+import { timeoutPolicy } from '../resilience/index.ts';
 import { ProviderError, type CaptureRequest, type CaptureResult, type PaymentProvider } from './Provider.ts';
 
 /**
@@ -48,6 +54,7 @@ export function retryableStatus(status: number): boolean {
 export class HttpProvider implements PaymentProvider {
   readonly #url: URL;
   readonly #timeoutMs: number;
+  readonly #timeout: TimeoutPolicy;
   readonly #fetch: typeof fetch;
 
   constructor(options: HttpProviderOptions) {
@@ -57,10 +64,12 @@ export class HttpProvider implements PaymentProvider {
     }
     this.#url = new URL('/v1/captures', options.baseUrl);
     this.#timeoutMs = timeoutMs;
+    this.#timeout = timeoutPolicy(timeoutMs, 'cooperative');
     this.#fetch = options.fetch ?? fetch;
   }
 
-  async capture(request: CaptureRequest): Promise<CaptureResult> {
+  /** `signal` (the caller's policy, or its shutdown) aborts the request too. */
+  async capture(request: CaptureRequest, signal?: AbortSignal): Promise<CaptureResult> {
     const body = JSON.stringify({
       checkoutId: request.checkoutId,
       creatorId: request.creatorId,
@@ -72,16 +81,17 @@ export class HttpProvider implements PaymentProvider {
     let text: string;
     try {
       // One signal bounds the whole exchange, body included.
-      const response = await this.#fetch(this.#url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': request.idempotencyKey },
-        body,
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-      status = response.status;
-      text = await response.text();
+      ({ status, text } = await this.#timeout.execute(async ({ signal: attempt }) => {
+        const response = await this.#fetch(this.#url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': request.idempotencyKey },
+          body,
+          signal: attempt,
+        });
+        return { status: response.status, text: await response.text() };
+      }, signal));
     } catch (err) {
-      throw transportError(err, this.#timeoutMs);
+      throw transportError(err, this.#timeoutMs, signal?.aborted === true);
     }
 
     if (status === 200 || status === 201) return parseOutcome(request, status, text);
@@ -89,7 +99,18 @@ export class HttpProvider implements PaymentProvider {
   }
 }
 
-function transportError(err: unknown, timeoutMs: number): ProviderError {
+function transportError(err: unknown, timeoutMs: number, cancelled: boolean): ProviderError {
+  if (cancelled) {
+    // Whether the provider captured is unknown, as after a timeout: the same key finds out.
+    return new ProviderError(
+      'PSP_CANCELLED',
+      'capture cancelled by the caller before the provider answered',
+      {
+        retryable: true,
+        cause: err,
+      },
+    );
+  }
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
     return new ProviderError('PSP_TIMEOUT', `provider did not answer within ${timeoutMs} ms`, {
       retryable: true,

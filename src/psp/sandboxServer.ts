@@ -61,6 +61,14 @@ const CaptureBodySchema = z
   })
   .strict();
 
+/** GET /v1/captures paging: `offset` results are skipped, at most `limit` returned (all when absent). */
+const CapturePageQuerySchema = z
+  .object({
+    offset: z.coerce.number().int().min(0).default(0),
+    limit: z.coerce.number().int().min(1).max(10_000).optional(),
+  })
+  .strict();
+
 function invalid(error: z.ZodError, prefix: string): PspHttpError {
   const issue = error.issues[0];
   const path = issue && issue.path.length > 0 ? `${prefix}.${issue.path.map(String).join('.')}` : prefix;
@@ -236,7 +244,28 @@ export async function buildSandboxApp(opts: SandboxOptions) {
     },
   );
 
-  app.get('/v1/captures', control, (_request, reply) => reply.send({ captures: log.list().map(listItemOf) }));
+  // The provider's record, read over its API (the reconciler, src/reconcile): the whole record, or a
+  // page of it from `offset` (the record is append-only, so an offset is a stable cursor), and one
+  // key's result. Read-only, behind the control key as a real provider's reads are behind its API key.
+  app.get('/v1/captures', control, (request, reply) => {
+    const parsed = CapturePageQuerySchema.safeParse(request.query ?? {});
+    if (!parsed.success) throw invalid(parsed.error, 'query');
+    const all = log.list();
+    const { offset, limit } = parsed.data;
+    const page = all.slice(offset, limit === undefined ? undefined : offset + limit);
+    return reply.send({
+      captures: page.map(listItemOf),
+      nextOffset: Math.min(all.length, offset + page.length),
+      total: all.length,
+    });
+  });
+
+  app.get('/v1/captures/:idempotencyKey', control, (request, reply) => {
+    const { idempotencyKey } = request.params as { idempotencyKey: string };
+    const record = log.get(idempotencyKey);
+    if (!record) throw pspError('PSP_NOT_FOUND', `No capture has the idempotency key ${idempotencyKey}`);
+    return reply.send(listItemOf(record));
+  });
 
   app.get('/control', control, (_request, reply) => reply.send(controlState()));
 

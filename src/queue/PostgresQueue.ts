@@ -35,13 +35,14 @@ import {
 import { formatReceiptHandle, parseReceiptHandle } from './receiptHandle.ts';
 import { parseArgument, parseOrThrow } from './validateOptions.ts';
 import { changeVisibility } from './sql/changeVisibility.ts';
-import { claimDedupId, pruneExpiredDedupIds } from './sql/claimDedupId.ts';
+import { BatchCalls } from '../util/batchCalls.ts';
 import { toBigint } from './sql/db.ts';
-import { deleteMessage } from './sql/deleteMessage.ts';
-import { enqueueMessage } from './sql/enqueueMessage.ts';
+import { deleteMessages, type ToDelete } from './sql/deleteMessages.ts';
 import { listDeadLetters, queueStats } from './sql/inspectQueue.ts';
+import { pruneExpiredDedupIds } from './sql/pruneDedupIds.ts';
 import { receiveMessages } from './sql/receiveMessages.ts';
 import { redriveDeadLetters } from './sql/redriveDeadLetters.ts';
+import { sendMessage } from './sql/sendMessage.ts';
 
 export const QUEUE_MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
 export const QUEUE_MIGRATIONS_TABLE = 'queue_migrations';
@@ -63,6 +64,20 @@ export const MAX_RECEIVE_BATCH = 100;
 /** Expired dedup ids are pruned in the background after this many sends, this many at a time. */
 const PRUNE_EVERY_SENDS = 500;
 const PRUNE_BATCH = 1_000;
+/**
+ * Concurrent delete() calls go out as one statement (a worker deletes a whole
+ * batch of settled messages at once), at most this many messages in it, and at
+ * most DELETE_BATCHES_IN_FLIGHT such statements at a time.
+ */
+const MAX_DELETE_BATCH = 100;
+const DELETE_BATCHES_IN_FLIGHT = 2;
+
+/** What PostgresIntake needs to send on this queue's behalf, inside its own statement. */
+export interface SendTarget {
+  readonly dedupWindowSec: number;
+  /** Call after a send committed: wakes this instance's long polls and prunes dedup ids now and then. */
+  readonly sent: () => void;
+}
 
 export interface DeadLetteredEvent {
   readonly messageId: string;
@@ -122,6 +137,16 @@ export class PostgresQueue implements Queue {
   private readonly sleepers = new Set<() => void>();
   /** Receives under way; close() lets them finish before it ends the pool. */
   private readonly receiving = new Set<Promise<unknown>>();
+  private readonly deletes = new BatchCalls<ToDelete, boolean>({
+    run: async (items) => {
+      const gone = await deleteMessages(this.pool, items);
+      return items.map((i) => ({ status: 'fulfilled', value: gone.has(`${i.messageId} ${i.receipt}`) }));
+    },
+    maxBatch: MAX_DELETE_BATCH,
+    maxConcurrent: DELETE_BATCHES_IN_FLIGHT,
+    // Two deletes of one message never share a statement: the second finds it gone (false), as it would alone.
+    keyOf: (i) => i.messageId,
+  });
 
   private constructor(options: ResolvedOptions) {
     this.options = options;
@@ -147,22 +172,25 @@ export class PostgresQueue implements Queue {
   }
 
   async send(input: SendInput): Promise<SendResult> {
-    const result = await this.transaction(async (client) => {
-      const claim = await claimDedupId(client, input.dedupId, this.options.dedupWindowSec);
-      if (!claim.claimed) return { messageId: claim.messageId, sequence: claim.seq, duplicate: true };
-      const enqueued = await enqueueMessage(client, {
-        groupId: input.groupId,
-        messageId: claim.messageId,
-        dedupId: input.dedupId,
-        body: input.body,
-      });
-      return { messageId: enqueued.messageId, sequence: enqueued.seq, duplicate: false };
-    });
-    if (!result.duplicate) {
-      this.wakeSleepers();
-      this.maybePruneDedupIds();
-    }
-    return result;
+    const sent = await sendMessage(this.pool, input, this.options.dedupWindowSec);
+    if (!sent.duplicate) this.afterSend();
+    return { messageId: sent.messageId, sequence: sent.seq, duplicate: sent.duplicate };
+  }
+
+  /**
+   * For an intake in this queue's database that sends in the same statement as
+   * it records (PostgresIntake.recordAndSend): the send settings, when `pool`
+   * is this queue's own pool (so both surely write to the same database), and
+   * null otherwise.
+   */
+  sendTargetOn(pool: pg.Pool): SendTarget | null {
+    if (pool !== this.pool || this.closed) return null;
+    return { dedupWindowSec: this.options.dedupWindowSec, sent: () => this.afterSend() };
+  }
+
+  private afterSend(): void {
+    this.wakeSleepers();
+    this.maybePruneDedupIds();
   }
 
   async receive(options: ReceiveOptions): Promise<ReceivedMessage[]> {
@@ -221,7 +249,7 @@ export class PostgresQueue implements Queue {
   async delete(receiptHandle: string): Promise<boolean> {
     const parsed = parseReceiptHandle(receiptHandle);
     if (!parsed) return false;
-    const deleted = await deleteMessage(this.pool, parsed.messageId, parsed.receipt);
+    const deleted = await this.deletes.submit(parsed);
     if (deleted) this.wakeSleepers();
     return deleted;
   }
@@ -280,7 +308,7 @@ export class PostgresQueue implements Queue {
     this.closed = true;
     this.wakeSleepers();
     // A long poll ends at its next check; ending the pool under a running query would orphan it.
-    await Promise.allSettled([...this.receiving, this.pruning]);
+    await Promise.allSettled([...this.receiving, this.pruning, this.deletes.idle()]);
     if (this.ownsPool) await this.pool.end();
   }
 

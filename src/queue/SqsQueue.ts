@@ -21,6 +21,22 @@
 // is released at once (visibility 0). That keeps order, since the group's
 // earlier message is in flight and SQS delivers a group in sequence order,
 // and costs that message one receive count.
+//
+// Retries: the client this adapter makes has the SDK's retries off
+// (maxAttempts 1) and every queue call (send, receive, delete, change
+// visibility, attributes) goes through the outbound policy of src/resilience
+// instead: the SDK's own numbers (3 attempts, full-jitter backoff from 100 ms)
+// plus the retry budget and a breaker the SDK does not have, and the same
+// metrics as every other client. The SDK's standard mode has a retry quota
+// too, but it is invisible to /metrics, and two retry layers would multiply.
+// All of these calls are safe to repeat: a send keeps its dedup id, a receive
+// its attempt id, and delete / change visibility are idempotent per receipt.
+// Each attempt is bounded by the SDK's request timeout (REQUEST_TIMEOUT_MS,
+// above the 20 s long poll), not by a policy timeout, and the policy's signal
+// is passed to the SDK. A caller-owned client keeps its own retry settings,
+// under a pass-through policy unless `policy` is given. The dead-letter
+// operations and the start-up checks (sqs/) use the client directly: an
+// operator or a supervisor retries those.
 
 import {
   ChangeMessageVisibilityCommand,
@@ -31,7 +47,9 @@ import {
   type Message,
   type QueueAttributeName,
 } from '@aws-sdk/client-sqs';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { OutboundPolicy, outboundPolicy, type OutboundPolicyOptions } from '../resilience/index.ts';
 import {
   DEFAULT_VISIBILITY_TIMEOUT_SEC,
   type DeadLetter,
@@ -57,7 +75,7 @@ import {
   type EnsuredQueues,
   type EnsureQueuesOptions,
 } from './sqs/ensureQueues.ts';
-import { isStaleReceiptError } from './sqs/sqsErrors.ts';
+import { isStaleReceiptError, isTransientSqsError } from './sqs/sqsErrors.ts';
 import {
   bySequence,
   DEDUP_ID_ATTRIBUTE,
@@ -78,6 +96,33 @@ export const SQS_MAX_MESSAGES_PER_RECEIVE = 10;
  * its dedup id). Without it a dead connection could hold a receive forever.
  */
 const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * The policy of the client SqsQueue makes: the SDK's standard retry numbers
+ * (3 attempts, full jitter from 100 ms, capped at 20 s), under the default
+ * retry budget (10 % of calls plus 1/s over 10 s) and a breaker that fails
+ * fast after 5 transient failures in a row, probing again after 2 s.
+ */
+export function sqsPolicy(options: Pick<OutboundPolicyOptions, 'registry' | 'logger'> = {}): OutboundPolicy {
+  return outboundPolicy({
+    dependency: 'sqs',
+    isTransient: isTransientSqsError,
+    timeoutMs: null, // REQUEST_TIMEOUT_MS, in the SDK's request handler, bounds each attempt
+    retry: { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 20_000 },
+    breaker: { threshold: 5, halfOpenAfterMs: 2_000 },
+    ...options,
+  });
+}
+
+/** A caller-owned client keeps its own retries: this one only counts calls. */
+const passThrough = () =>
+  outboundPolicy({
+    dependency: 'sqs',
+    isTransient: isTransientSqsError,
+    timeoutMs: null,
+    retry: null,
+    breaker: null,
+  });
 
 export type SqsQueueEvent =
   | { readonly type: 'extra-of-group-released'; readonly groupId: string; readonly messageId: string }
@@ -113,6 +158,10 @@ const OptionsSchema = z
     /** redrive() of everything waits this long for SQS's move task to finish. */
     redriveWaitMs: z.number().int().min(0).max(3_600_000).default(60_000),
     redrivePollMs: z.number().int().min(1).max(60_000).default(1_000),
+    /** The outbound policy of every queue call; default sqsPolicy() (pass-through with a caller-owned client). */
+    policy: z
+      .custom<OutboundPolicy>((v) => v instanceof OutboundPolicy, 'must be an OutboundPolicy')
+      .optional(),
     /** Fired for what the service should log. Must not throw. */
     onEvent: z.custom<(event: SqsQueueEvent) => void>((v) => typeof v === 'function').optional(),
   })
@@ -144,6 +193,7 @@ export class SqsQueue implements Queue {
   private readonly options: ResolvedOptions;
   private readonly client: SQSClient;
   private readonly ownsClient: boolean;
+  private readonly policy: OutboundPolicy;
   private readonly tracker = new DeliveryTracker();
   private readonly receiving = new Set<Promise<unknown>>();
   private dlqArn: string | undefined;
@@ -158,7 +208,15 @@ export class SqsQueue implements Queue {
         region: options.region,
         ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
         requestHandler: { requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
+        // One attempt per send(): the outbound policy retries (see the header).
+        maxAttempts: 1,
       });
+    this.policy = options.policy ?? (this.ownsClient ? sqsPolicy() : passThrough());
+  }
+
+  /** One queue call under the policy; the attempt's signal reaches the SDK. */
+  private call<T>(send: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    return this.policy.execute(({ signal }) => send(signal));
   }
 
   /** Validates options and makes the client; no request yet (see open). */
@@ -185,15 +243,14 @@ export class SqsQueue implements Queue {
 
   async send(input: SendInput): Promise<SendResult> {
     const { groupId, dedupId, body } = parseArgument(SendInputSchema, input, 'send input');
-    const out = await this.client.send(
-      new SendMessageCommand({
-        QueueUrl: this.options.queueUrl,
-        MessageBody: body,
-        MessageGroupId: groupId,
-        MessageDeduplicationId: dedupId,
-        MessageAttributes: { [DEDUP_ID_ATTRIBUTE]: { DataType: 'String', StringValue: dedupId } },
-      }),
-    );
+    const command = new SendMessageCommand({
+      QueueUrl: this.options.queueUrl,
+      MessageBody: body,
+      MessageGroupId: groupId,
+      MessageDeduplicationId: dedupId,
+      MessageAttributes: { [DEDUP_ID_ATTRIBUTE]: { DataType: 'String', StringValue: dedupId } },
+    });
+    const out = await this.call((abortSignal) => this.client.send(command, { abortSignal }));
     if (!out.MessageId) throw new Error('SQS SendMessage answered without a MessageId');
     const sequence = parseSequence(out.SequenceNumber, 'SendMessage answer');
     return {
@@ -221,13 +278,16 @@ export class SqsQueue implements Queue {
     const taken = new Map<string, ReceivedMessage>(); // group → its message in this receive
     while (taken.size < wanted && !this.closed) {
       let batch: Message[];
+      // One attempt id for this call and its retries: a retry after a lost answer gets the same messages.
+      const receive = {
+        queueUrl: this.options.queueUrl,
+        maxMessages: 1,
+        waitTimeSeconds: taken.size === 0 ? waitSec : 0,
+        visibilityTimeoutSec: this.options.visibilityTimeoutSec,
+        attemptId: randomUUID(),
+      };
       try {
-        batch = await receiveMessages(this.client, {
-          queueUrl: this.options.queueUrl,
-          maxMessages: 1,
-          waitTimeSeconds: taken.size === 0 ? waitSec : 0,
-          visibilityTimeoutSec: this.options.visibilityTimeoutSec,
-        });
+        batch = await this.call((abortSignal) => receiveMessages(this.client, receive, abortSignal));
       } catch (err) {
         if (taken.size === 0) throw err;
         // What we hold is in flight: hand it out rather than strand it for a visibility timeout.
@@ -268,9 +328,11 @@ export class SqsQueue implements Queue {
   async delete(receiptHandle: string): Promise<boolean> {
     if (receiptHandle === '' || this.tracker.isFinished(receiptHandle)) return false;
     try {
-      await this.client.send(
-        new DeleteMessageCommand({ QueueUrl: this.options.queueUrl, ReceiptHandle: receiptHandle }),
-      );
+      const command = new DeleteMessageCommand({
+        QueueUrl: this.options.queueUrl,
+        ReceiptHandle: receiptHandle,
+      });
+      await this.call((abortSignal) => this.client.send(command, { abortSignal }));
     } catch (err) {
       if (isStaleReceiptError(err)) return false;
       throw err;
@@ -293,13 +355,12 @@ export class SqsQueue implements Queue {
   }
 
   private async changeVisibilityCall(receiptHandle: string, timeoutSec: number): Promise<void> {
-    await this.client.send(
-      new ChangeMessageVisibilityCommand({
-        QueueUrl: this.options.queueUrl,
-        ReceiptHandle: receiptHandle,
-        VisibilityTimeout: timeoutSec,
-      }),
-    );
+    const command = new ChangeMessageVisibilityCommand({
+      QueueUrl: this.options.queueUrl,
+      ReceiptHandle: receiptHandle,
+      VisibilityTimeout: timeoutSec,
+    });
+    await this.call((abortSignal) => this.client.send(command, { abortSignal }));
   }
 
   /**
@@ -381,9 +442,8 @@ export class SqsQueue implements Queue {
   }
 
   private async attributes(queueUrl: string, names: QueueAttributeName[]): Promise<Record<string, string>> {
-    const out = await this.client.send(
-      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: names }),
-    );
+    const command = new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: names });
+    const out = await this.call((abortSignal) => this.client.send(command, { abortSignal }));
     return out.Attributes ?? {};
   }
 

@@ -10,6 +10,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { envInt, envUrl, parseEnv } from '../config/env.ts';
 import { isFirebreakError } from '../errors/index.ts';
+import { startServiceFence } from '../guardrails/fence/index.ts';
 import { Ledger } from '../ledger/index.ts';
 import { PostgresQueue } from '../queue/PostgresQueue.ts';
 import { RenewalScheduler } from './scheduler.ts';
@@ -43,6 +44,12 @@ const ClockBody = z.strictObject({
 async function main(): Promise<void> {
   const env = parseEnv(SchedulerEnv, process.env, 'scheduler');
   const logger = pino({ level: env.LOG_LEVEL, base: { service: 'scheduler', pid: process.pid } });
+  // Exits 3 on a database of another environment (FIREBREAK_ENV), now and on every reconnect.
+  await startServiceFence({
+    service: 'scheduler',
+    logger,
+    resources: { 'ledger database': env.LEDGER_DATABASE_URL, 'queue database': env.QUEUE_DATABASE_URL },
+  });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -54,6 +61,7 @@ async function main(): Promise<void> {
     ledger,
     queue,
     registry,
+    logger, // breaker state changes of the ledger and queue policies
     intervalMs: env.SCHEDULER_INTERVAL_MS,
     batchSize: env.SCHEDULER_BATCH_SIZE,
     onRun: (s) => {

@@ -13,14 +13,34 @@
 // walk a year of renewals in seconds. The scheduler never writes a wall-clock
 // time into a schedule; the ledger computes the next dates from the anchor and
 // from the claim time this clock wrote.
+//
+// Its calls go through the outbound policies of src/resilience: ledger
+// transactions ("ledger") and queue sends ("queue") are retried on transient
+// errors with full-jitter backoff within a retry budget, and a breaker per
+// dependency fails a run fast while that dependency is down; the loop then
+// backs off (full jitter, up to a minute) before the next run. Retrying is
+// safe: a claim transaction that failed rolled back (or, if its COMMIT's fate
+// is unknown, what it claimed is sent by this run's or the next run's
+// sendUnsent), and a send carries the checkout id as its dedup id. No policy
+// timeouts: the ledger pool's statement_timeout and connectionTimeoutMillis
+// bound each statement on the server, where a client-side timeout could not
+// cancel it.
 
 import { setTimeout as delay } from 'node:timers/promises';
+import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import { isTransientDbError } from '../db/pgErrors.ts';
 import type { Ledger } from '../ledger/index.ts';
 import type { SendInput, SendResult } from '../queue/Queue.ts';
+import { isTransientQueueError } from '../queue/queueErrors.ts';
 import { parseOrThrow } from '../queue/validateOptions.ts';
-import { jitteredDelayMs } from '../resilience/index.ts';
+import {
+  jitteredDelayMs,
+  outboundPolicy,
+  type BreakerLogger,
+  type OutboundPolicy,
+} from '../resilience/index.ts';
 import { createSchedulerMetrics, type SchedulerMetrics } from './schedulerMetrics.ts';
 import { claimDueRenewals, type ClaimedRenewal } from './sql/claimDueRenewals.ts';
 import { renewalStats, type RenewalStats } from './sql/renewalStats.ts';
@@ -48,6 +68,8 @@ export interface RenewalSchedulerOptions {
   readonly onRun?: (summary: RunSummary) => void;
   /** Fired when a run of the loop fails; the loop backs off and carries on. */
   readonly onError?: (err: unknown) => void;
+  /** Logs the ledger and queue breakers' state changes. */
+  readonly logger?: BreakerLogger;
 }
 
 export interface RunSummary {
@@ -72,6 +94,7 @@ export class RenewalScheduler {
   private readonly now: () => Date;
   private readonly send: SendFn;
   private readonly metrics: SchedulerMetrics;
+  private readonly ledgerPolicy: OutboundPolicy;
   private readonly abort = new AbortController();
   private loopDone: Promise<void> | undefined;
   private running = false;
@@ -88,8 +111,36 @@ export class RenewalScheduler {
       'RenewalScheduler options',
     );
     this.now = options.now ?? (() => new Date());
-    this.send = options.send ?? ((input) => options.queue.send(input));
     this.metrics = createSchedulerMetrics(options.registry);
+    // Three attempts within ~1.5 s at most: a run holds its claim transaction's
+    // row locks while it sends, and the loop retries the run anyway.
+    const retry = { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 1_000 };
+    const breaker = { threshold: 3, halfOpenAfterMs: 5_000 };
+    this.ledgerPolicy = outboundPolicy({
+      dependency: 'ledger',
+      isTransient: isTransientDbError,
+      timeoutMs: null,
+      retry,
+      breaker,
+      registry: options.registry,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    const queuePolicy = outboundPolicy({
+      dependency: 'queue',
+      isTransient: isTransientQueueError,
+      timeoutMs: null,
+      retry,
+      breaker,
+      registry: options.registry,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    const send: SendFn = options.send ?? ((input) => options.queue.send(input));
+    this.send = (input) => queuePolicy.execute(() => send(input));
+  }
+
+  /** A ledger transaction under the ledger policy. */
+  private transaction<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    return this.ledgerPolicy.execute(() => this.o.ledger.transaction(fn));
   }
 
   /** One run at now(). Rejects if a claim or a send fails; what was claimed stays for the next run. */
@@ -100,7 +151,7 @@ export class RenewalScheduler {
       let { sent, duplicates } = await this.sendUnsent();
       const claimed: ClaimedRenewal[] = [];
       for (let batch = 0; batch < this.limits.maxBatchesPerRun; batch++) {
-        const got = await this.o.ledger.transaction((c) => claimDueRenewals(c, at, this.limits.batchSize));
+        const got = await this.transaction((c) => claimDueRenewals(c, at, this.limits.batchSize));
         claimed.push(...got);
         this.metrics.claimed.inc(got.length);
         const out = await this.sendUnsent();
@@ -123,9 +174,7 @@ export class RenewalScheduler {
     let sent = 0;
     let duplicates = 0;
     for (let batch = 0; batch < this.limits.maxBatchesPerRun; batch++) {
-      const out = await this.o.ledger.transaction((c) =>
-        sendClaimedRenewals(c, this.send, this.limits.batchSize),
-      );
+      const out = await this.transaction((c) => sendClaimedRenewals(c, this.send, this.limits.batchSize));
       sent += out.sent;
       duplicates += out.duplicates;
       this.metrics.enqueued.inc({ result: 'sent' }, out.sent - out.duplicates);
@@ -141,7 +190,7 @@ export class RenewalScheduler {
   }
 
   private async refreshGauges(at: Date): Promise<RenewalStats> {
-    const stats = await renewalStats(this.o.ledger.pool, at);
+    const stats = await this.ledgerPolicy.execute(() => renewalStats(this.o.ledger.pool, at));
     this.metrics.dueBacklog.set(stats.dueBacklog);
     this.metrics.pastDue.set(stats.pastDue);
     this.metrics.unsent.set(stats.unsent);

@@ -24,6 +24,19 @@ export interface PostgresServerOptions {
   readonly onLog?: (line: string) => void;
   /** Extra `-c key=value` settings. */
   readonly settings?: Readonly<Record<string, string>>;
+  /**
+   * Where the server's directory is made (default: the OS temp directory).
+   * As root, every directory above it must be traversable by the postgres user.
+   */
+  readonly parentDir?: string;
+}
+
+/** How a postmaster ended, for whoever watches it (a supervisor, a failover). */
+export interface PostgresExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** True when stop() or kill() asked for it. */
+  readonly requested: boolean;
 }
 
 const USER = 'postgres';
@@ -70,6 +83,8 @@ export class PostgresServer {
   private readonly bins: Binaries;
   private readonly owner: { uid: number; gid: number } | undefined;
   private process: ChildProcess | undefined;
+  private readonly exitListeners = new Set<(exit: PostgresExit) => void>();
+  private stopping = false;
 
   private constructor(options: PostgresServerOptions, port: number, root: string, bins: Binaries) {
     this.name = options.name;
@@ -96,8 +111,7 @@ export class PostgresServer {
   /** Initialises a new cluster and starts it. */
   static async start(options: PostgresServerOptions): Promise<PostgresServer> {
     const port = options.port ?? (await freePort());
-    const root = await mkdtemp(join(tmpdir(), `firebreak-pg-${options.name}-`));
-    await chmod(root, 0o777);
+    const root = await PostgresServer.makeRoot(options);
     const server = new PostgresServer(options, port, root, await binaries());
     try {
       await server.initdb();
@@ -107,6 +121,33 @@ export class PostgresServer {
       throw err;
     }
     return server;
+  }
+
+  /** A new, empty server directory (mode 0777 so the postgres user can use it when we are root). */
+  static async makeRoot(options: Pick<PostgresServerOptions, 'name' | 'parentDir'>): Promise<string> {
+    const root = await mkdtemp(join(options.parentDir ?? tmpdir(), `firebreak-pg-${options.name}-`));
+    await chmod(root, 0o777);
+    return root;
+  }
+
+  /**
+   * A server on a data directory that already exists in `root`/data (a base
+   * backup, a restored snapshot); not started: call resume().
+   */
+  static async open(options: PostgresServerOptions & { readonly root: string }): Promise<PostgresServer> {
+    const port = options.port ?? (await freePort());
+    return new PostgresServer(options, port, options.root, await binaries());
+  }
+
+  /** The user the server runs as when we are root (files put in its data directory must be theirs). */
+  get fileOwner(): { uid: number; gid: number } | undefined {
+    return this.owner;
+  }
+
+  /** Called on every exit of the postmaster, asked for or not. */
+  onExit(listener: (exit: PostgresExit) => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
   }
 
   private async initdb(): Promise<void> {
@@ -192,6 +233,7 @@ export class PostgresServer {
     for (const [k, v] of Object.entries(this.settings)) args.push('-c', `${k}=${v}`);
     const child = spawn(this.bins.postgres, args, { ...this.owner, stdio: ['ignore', 'ignore', 'pipe'] });
     this.process = child;
+    this.stopping = false;
     let output = '';
     await new Promise<void>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
@@ -213,6 +255,12 @@ export class PostgresServer {
     // Keep draining the log so the server never blocks on a full pipe.
     child.stderr.removeAllListeners('data');
     child.stderr.on('data', (chunk: Buffer) => this.onLog(chunk.toString()));
+    child.once('exit', (code, signal) => {
+      if (this.process !== child) return;
+      live.delete(this);
+      const exit = { code, signal, requested: this.stopping };
+      for (const listener of this.exitListeners) listener(exit);
+    });
   }
 
   /** Fast shutdown (SIGINT): rolls back open transactions, closes connections, checkpoints. */
@@ -229,6 +277,7 @@ export class PostgresServer {
     const child = this.process;
     live.delete(this);
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    this.stopping = true;
     const exited = once(child, 'exit');
     child.kill(sig);
     await exited;

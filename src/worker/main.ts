@@ -8,6 +8,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { envInt, envUrl, parseEnv } from '../config/env.ts';
 import { isFirebreakError } from '../errors/index.ts';
+import { startServiceFence } from '../guardrails/fence/index.ts';
 import { PostgresIntake } from '../intake/PostgresIntake.ts';
 import { Ledger } from '../ledger/index.ts';
 import { HttpProvider } from '../psp/httpProvider.ts';
@@ -31,6 +32,12 @@ const WorkerEnv = z.object({
 async function main(): Promise<void> {
   const env = parseEnv(WorkerEnv, process.env, 'worker');
   const logger = pino({ level: env.LOG_LEVEL, base: { service: 'worker', pid: process.pid } });
+  // Exits 3 on a database of another environment (FIREBREAK_ENV), now and on every reconnect.
+  await startServiceFence({
+    service: 'worker',
+    logger,
+    resources: { 'ledger database': env.LEDGER_DATABASE_URL, 'queue database': env.QUEUE_DATABASE_URL },
+  });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 

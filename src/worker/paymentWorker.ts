@@ -13,7 +13,7 @@
 // body that does not parse) count towards the max receive count.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { BrokenCircuitError, wrap, type CircuitBreakerPolicy, type IPolicy } from 'cockatiel';
+import { BrokenCircuitError, type CircuitBreakerPolicy } from 'cockatiel';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { decodeCheckoutMessage, type CheckoutMessage } from '../checkout/checkoutMessage.ts';
@@ -23,13 +23,15 @@ import type { Ledger } from '../ledger/index.ts';
 import type { CommitResult, ProviderOutcome } from '../ledger/commitOutcome.ts';
 import { ProviderError, type PaymentProvider } from '../psp/Provider.ts';
 import type { Queue, ReceivedMessage } from '../queue/Queue.ts';
+import { isTransientQueueError } from '../queue/queueErrors.ts';
 import {
-  breakerPolicy,
-  breakerStateValue,
   isOpen,
   jitteredDelayMs,
-  retryPolicy,
+  outboundPolicy,
+  retryRefused,
+  watchBreaker,
   type BreakerOptions,
+  type OutboundPolicy,
   type RetryOptions,
 } from '../resilience/index.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './workerMetrics.ts';
@@ -62,11 +64,14 @@ export class PaymentWorker {
   private readonly metrics: WorkerMetrics;
   private readonly providerBreaker: CircuitBreakerPolicy;
   private readonly dbBreaker: CircuitBreakerPolicy;
-  private readonly providerPolicy: IPolicy;
-  private readonly dbPolicy: IPolicy;
+  private readonly providerPolicy: OutboundPolicy;
+  private readonly dbPolicy: OutboundPolicy;
+  private readonly queuePolicy: OutboundPolicy;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly abort = new AbortController();
   private loopDone: Promise<void> | undefined;
+  /** Smallest receive while work is in flight: a quarter of the slots. */
+  private readonly minReceive: number;
   private running = false;
 
   constructor(options: PaymentWorkerOptions) {
@@ -74,29 +79,51 @@ export class PaymentWorker {
       concurrency: 16,
       visibilityTimeoutSec: 300,
       receiveWaitMs: 1_000,
-      providerRetry: { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 1_000 },
+      // maxAttempts counts the first attempt (the same 3 and 4 calls as before src/resilience's outboundPolicy).
+      providerRetry: { maxAttempts: 3, initialDelayMs: 50, maxDelayMs: 1_000 },
       providerBreaker: { threshold: 5, halfOpenAfterMs: 2_000 },
-      dbRetry: { maxAttempts: 3, initialDelayMs: 50, maxDelayMs: 1_000 },
+      dbRetry: { maxAttempts: 4, initialDelayMs: 50, maxDelayMs: 1_000 },
       dbBreaker: { threshold: 3, halfOpenAfterMs: 1_000 },
       redelivery: { baseMs: 1_000, maxMs: 60_000 },
       ...options,
     };
     this.metrics = createWorkerMetrics(this.o.registry);
+    this.minReceive = Math.max(1, Math.floor(this.o.concurrency / 4));
     const retryableProvider = (err: unknown) => err instanceof ProviderError && err.retryable;
-    this.providerBreaker = breakerPolicy(retryableProvider, this.o.providerBreaker);
-    this.providerPolicy = wrap(retryPolicy(retryableProvider, this.o.providerRetry), this.providerBreaker);
-    this.dbBreaker = breakerPolicy(isTransientDbError, this.o.dbBreaker);
-    this.dbPolicy = wrap(retryPolicy(isTransientDbError, this.o.dbRetry), this.dbBreaker);
-    for (const [name, breaker] of [
-      ['provider', this.providerBreaker],
-      ['ledger', this.dbBreaker],
-    ] as const) {
-      this.metrics.breakerState.set({ dependency: name }, 0);
-      breaker.onStateChange((state) => {
-        this.metrics.breakerState.set({ dependency: name }, breakerStateValue(state));
-        this.o.logger.warn({ dependency: name, state: breakerStateValue(state) }, 'breaker state changed');
-      });
-    }
+    // The one outbound policy (src/resilience): backoff with full jitter, the
+    // default retry budget, a breaker. No policy timeouts: HttpProvider bounds
+    // each capture (PSP_TIMEOUT_MS, through the same module), the ledger pool
+    // each statement (statement_timeout, connectionTimeoutMillis).
+    const common = { timeoutMs: null, registry: this.o.registry, logger: this.o.logger } as const;
+    this.providerPolicy = outboundPolicy({
+      dependency: 'provider',
+      isTransient: retryableProvider,
+      retry: this.o.providerRetry,
+      breaker: this.o.providerBreaker,
+      ...common,
+    });
+    this.dbPolicy = outboundPolicy({
+      dependency: 'ledger',
+      isTransient: isTransientDbError,
+      retry: this.o.dbRetry,
+      breaker: this.o.dbBreaker,
+      ...common,
+    });
+    // Deletes only (receive backs off in the loop; changeVisibility is best
+    // effort). No breaker: a delete that fails is harmless, the redelivery
+    // finds the ledger row and deletes then.
+    this.queuePolicy = outboundPolicy({
+      dependency: 'queue',
+      isTransient: isTransientQueueError,
+      retry: { maxAttempts: 5, initialDelayMs: 50, maxDelayMs: 1_000 },
+      breaker: null,
+      ...common,
+    });
+    this.providerBreaker = this.providerPolicy.breaker!;
+    this.dbBreaker = this.dbPolicy.breaker!;
+    // The worker's own gauge (alerts and the dashboard read it); the policies log the changes.
+    watchBreaker(this.providerBreaker, 'provider', { gauges: [this.metrics.breakerState] });
+    watchBreaker(this.dbBreaker, 'ledger', { gauges: [this.metrics.breakerState] });
   }
 
   start(): void {
@@ -131,7 +158,11 @@ export class PaymentWorker {
         continue;
       }
       const free = this.o.concurrency - this.inFlight.size;
-      if (free <= 0) {
+      // Receive in batches: with work in flight, wait until a quarter of the
+      // slots are free, so that one receive, one ledger statement and one
+      // delete statement each serve several checkouts (Ledger.commit and the
+      // queue's delete coalesce whatever arrives together; docs/performance.md).
+      if (free <= 0 || (free < this.minReceive && this.inFlight.size > 0)) {
         await Promise.race([...this.inFlight]);
         continue;
       }
@@ -225,13 +256,16 @@ export class PaymentWorker {
     };
     while (this.running) {
       try {
-        const result = await this.providerPolicy.execute(() => this.o.provider.capture(request));
+        const result = await this.providerPolicy.execute(({ signal }) =>
+          this.o.provider.capture(request, signal),
+        );
         return result.outcome === 'captured'
           ? { kind: 'captured', captureId: result.captureId }
           : { kind: 'declined', providerRef: result.captureId, declineCode: result.declineCode };
       } catch (err) {
-        if (err instanceof BrokenCircuitError) {
-          // Provider outage: hold the message until the breaker lets a probe through.
+        if (err instanceof BrokenCircuitError || retryRefused(err)) {
+          // Provider outage (or failing beyond the retry budget): hold the
+          // message, without burning a receive, until a probe may go through.
           await this.pause(this.o.providerBreaker.halfOpenAfterMs);
           continue;
         }
@@ -287,17 +321,13 @@ export class PaymentWorker {
   }
 
   private async deleteMessage(message: ReceivedMessage, log: Logger): Promise<void> {
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      try {
-        const deleted = await this.o.queue.delete(message.receiptHandle);
-        if (!deleted) log.warn('receipt was stale when deleting; the redelivery will find the ledger row');
-        return;
-      } catch (err) {
-        log.warn({ err, attempt }, 'delete failed; retrying');
-        await this.pause(jitteredDelayMs(attempt, 50, 1_000));
-      }
+    try {
+      const deleted = await this.queuePolicy.execute(() => this.o.queue.delete(message.receiptHandle));
+      if (!deleted) log.warn('receipt was stale when deleting; the redelivery will find the ledger row');
+    } catch (err) {
+      // Leaving it is safe: the redelivery finds the ledger row and deletes then.
+      log.warn({ err }, 'delete failed; the redelivery will find the ledger row and delete then');
     }
-    // Leaving it is safe: the redelivery finds the ledger row and deletes then.
   }
 
   /** Makes the message visible again after delayMs (0 = now). Best effort: if it fails, the timeout does it. */

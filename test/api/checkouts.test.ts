@@ -266,3 +266,33 @@ test('logs carry the request headers with the API key redacted', async () => {
   assert.doesNotMatch(all, new RegExp(CREATOR_A.apiKey));
   assert.doesNotMatch(all, /fb_wrong_secret/);
 });
+
+test('at info, one summary line per request: idempotency key and checkout id, no headers', async () => {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const logged = buildApp({
+    catalog: testCatalog(),
+    queue: stores.queue,
+    intake: stores.intake,
+    logger: pino({ level: 'info' }, sink),
+  });
+  try {
+    assert.equal((await logged.inject(postCheckout({ idempotencyKey: 'summary-1' }))).statusCode, 202);
+  } finally {
+    await logged.close();
+  }
+  const perRequest = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => 'reqId' in l);
+  assert.equal(perRequest.length, 1, lines.join('\n'));
+  const [line] = perRequest;
+  assert.equal(line?.msg, 'request summary');
+  assert.equal(line.idempotencyKey, 'summary-1');
+  assert.equal(line.checkoutId, checkoutIdFor(CREATOR_A.id, 'summary-1'));
+  assert.equal(line.statusCode, 202);
+  assert.equal(line.headers, undefined, 'no header is copied at info');
+  assert.doesNotMatch(lines.join('\n'), new RegExp(CREATOR_A.apiKey));
+});

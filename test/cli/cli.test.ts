@@ -83,9 +83,12 @@ test('drill --json prints one JSON document with the verdict and counts, and cle
   const ownTmp = await mkdtemp(join(tmpdir(), 'cli-drill-'));
   await chmod(ownTmp, 0o777); // the Postgres servers run as the "postgres" user when we are root
   t.after(() => rm(ownTmp, { recursive: true, force: true }));
-  const r = await firebreak(['drill', '--json', '--checkouts', '40', '--creators', '4', '--seed', 'cli'], {
-    TMPDIR: ownTmp,
-  });
+  const reports = await mkdtemp(join(tmpdir(), 'cli-drill-reports-'));
+  t.after(() => rm(reports, { recursive: true, force: true }));
+  const r = await firebreak(
+    ['drill', '--json', '--checkouts', '40', '--creators', '4', '--seed', 'cli', '--report-dir', reports],
+    { TMPDIR: ownTmp },
+  );
   assert.equal(r.code, 0, r.stderr);
   const result = JSON.parse(r.stdout) as Record<string, unknown>;
   assert.equal(result.verdict, 'pass');
@@ -107,4 +110,12 @@ test('drill --json prints one JSON document with the verdict and counts, and cle
   );
   assert.match(r.stderr, /traffic: 40\/40 sent/, 'progress goes to stderr');
   assert.deepEqual(await readdir(ownTmp), [], 'no files or directories left behind');
+  const [runDir = ''] = await readdir(reports);
+  assert.ok(runDir.startsWith('drill-'), 'the run wrote its report directory');
+  assert.deepEqual((await readdir(join(reports, runDir))).sort(), [
+    'journal.json',
+    'report.html',
+    'summary.md',
+  ]);
+  assert.match(r.stderr, /report: .*report\.html/);
 });

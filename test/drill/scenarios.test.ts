@@ -1,7 +1,12 @@
 // Drill scenarios through the real CLI: a fault alongside seeded traffic,
 // its result under "scenarios" in --json, and the money audit after it.
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -9,11 +14,18 @@ import { skipWithoutKcat } from '../helpers/kafka.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
-function drill(args: string[]) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [CLI, 'drill', ...args], { timeout: 280_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
+async function drill(args: string[], env: Record<string, string> = {}) {
+  const reports = await mkdtemp(join(tmpdir(), 'firebreak-scenario-reports-'));
+  after(() => rm(reports, { recursive: true, force: true }));
+  return new Promise<{ code: number; stdout: string; stderr: string; reports: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, 'drill', '--report-dir', reports, ...args],
+      { timeout: 280_000, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr, reports });
+      },
+    );
   });
 }
 
@@ -96,4 +108,70 @@ test('drill --scenario renewals: the scheduler clock jumps 40 days and every due
   // The drill's own audit sees the same renewals at the scheduler's clock.
   assert.equal(result.renewals.charged, rn.measurements.renewalsCharged);
   assert.equal(result.renewals.dueUnbilled, 0);
+});
+
+test('a breached recovery SLO fails the drill, pages (PagerDuty Events v2) and notifies, and the routing key stays secret', async (t) => {
+  const received: { path: string; body: Record<string, unknown> }[] = [];
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString()));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', body: JSON.parse(raw) as Record<string, unknown> });
+      res.writeHead(202).end('{}');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const secret = 'pd-routing-key-0123456789abcdef';
+  // Billing a renewal backlog takes at least one scheduler interval (500 ms): a 1 ms SLO is always breached.
+  const r = await drill(
+    [
+      '--checkouts',
+      '60',
+      '--creators',
+      '3',
+      '--seed',
+      'page',
+      '--scenario',
+      'renewals',
+      '--recovery-slo',
+      '0.001',
+      '--page-url',
+      `${base}/v2/enqueue`,
+      '--notify-url',
+      `${base}/chat`,
+    ],
+    { FIREBREAK_PAGERDUTY_ROUTING_KEY: secret },
+  );
+  assert.equal(r.code, 1, r.stderr.slice(-2000));
+  assert.match(r.stdout, /recovery SLO breached/);
+  assert.match(r.stdout, /Verdict: FAIL/);
+  const page = received.find((x) => x.path === '/v2/enqueue');
+  assert.ok(page, 'a page was sent');
+  assert.equal(page.body.routing_key, secret);
+  assert.equal(page.body.event_action, 'trigger');
+  assert.match(String((page.body.payload as { summary: string }).summary), /scenarios failed: renewals/);
+  const chat = received.find((x) => x.path === '/chat');
+  assert.ok(chat, 'the chat notification was sent');
+  assert.match(String(chat.body.text), /Firebreak drill FAIL/);
+  const [runDir] = await readdir(r.reports);
+  assert.ok(runDir, 'a report directory was written');
+  for (const file of ['journal.json', 'summary.md', 'report.html']) {
+    const text = await readFile(join(r.reports, runDir, file), 'utf8');
+    assert.ok(!text.includes(secret), `${file} does not contain the routing key`);
+  }
+  assert.ok(!r.stdout.includes(secret) && !r.stderr.includes(secret), 'the routing key is never printed');
+});
+
+test('--page-url without a routing key is a usage error before anything starts', async () => {
+  const r = await drill(['--page-url', 'http://127.0.0.1:9/v2/enqueue'], {
+    FIREBREAK_PAGERDUTY_ROUTING_KEY: '',
+  });
+  assert.equal(r.code, 2);
+  assert.match(
+    r.stderr,
+    /^FB_USAGE: --page-url needs a PagerDuty routing key: set FIREBREAK_PAGERDUTY_ROUTING_KEY/,
+  );
 });

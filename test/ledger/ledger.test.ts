@@ -6,10 +6,10 @@ import type { CheckoutMessage } from '../../src/checkout/checkoutMessage.ts';
 import { freshDatabase } from '../helpers/postgres.ts';
 import { makeTestCatalog } from '../helpers/catalog.ts';
 
-async function openLedger() {
+async function openLedger(creators = 2) {
   const url = await freshDatabase();
   const ledger = await Ledger.open({ databaseUrl: url });
-  const { catalog } = makeTestCatalog(2);
+  const { catalog } = makeTestCatalog(creators);
   await ledger.seedCatalog(catalog);
   return { ledger, catalog };
 }
@@ -129,4 +129,103 @@ test('the journal refuses an unbalanced transaction', async (t) => {
     ),
     /does not balance/,
   );
+});
+
+test('concurrent commits are written together, each exactly once, with every row of every checkout', async (t) => {
+  const { ledger, catalog } = await openLedger(20);
+  t.after(() => ledger.close());
+  const plan = catalog.plans[1]!; // yearly JPY
+  const inputs = catalog.creators.map((c, i) => {
+    const onPlan = i % 3 === 0;
+    const m = message(
+      c.id,
+      onPlan ? { planId: plan.id, amountMinor: plan.amountMinor, currency: 'JPY' } : {},
+    );
+    const outcome =
+      i % 4 === 1
+        ? ({ kind: 'declined', providerRef: `dec_${i}`, declineCode: 'card_declined' } as const)
+        : ({ kind: 'captured', captureId: `cap_${i}` } as const);
+    return { message: m, queueSequence: BigInt(i + 1), receiveCount: 1, outcome };
+  });
+  const results = await Promise.all(inputs.map((input) => ledger.commit(input)));
+  assert.ok(results.every((r) => r.kind === 'committed'));
+  const captured = inputs.filter((i) => i.outcome.kind === 'captured');
+  const q = async (sql: string) => (await ledger.pool.query(sql)).rows[0] as Record<string, unknown>;
+  assert.deepEqual(
+    await q(`SELECT (SELECT count(*) FROM checkouts)::int checkouts, (SELECT count(*) FROM charges)::int charges,
+                    (SELECT count(*) FROM ledger_transactions)::int journal, (SELECT count(*) FROM ledger_entries)::int entries,
+                    (SELECT count(*) FROM outbox)::int events, (SELECT count(*) FROM charge_attempts)::int attempts,
+                    (SELECT count(*) FROM settlement_schedules)::int schedules`),
+    {
+      checkouts: 20,
+      charges: captured.length,
+      journal: captured.length,
+      entries: 2 * captured.length,
+      events: 20,
+      attempts: 20,
+      schedules: captured.filter((i) => i.message.planId !== null).length,
+    },
+  );
+  assert.deepEqual(
+    await q(`SELECT sum(debit_usd_minor)::text d, sum(credit_usd_minor)::text c FROM ledger_entries`),
+    (() => {
+      const total = results
+        .reduce((s, r) => s + (r.kind === 'committed' ? (r.usdMinor ?? 0n) : 0n), 0n)
+        .toString();
+      return { d: total, c: total };
+    })(),
+  );
+  // One statement is one transaction: its rows share now(). Twenty separate commits would not.
+  const batches = await q(`SELECT count(DISTINCT committed_at)::int n FROM checkouts`);
+  assert.ok((batches.n as number) <= 2, `written in ${String(batches.n)} transactions`);
+  // Redelivered, all at once: nothing is written twice.
+  const again = await Promise.all(inputs.map((input) => ledger.commit({ ...input, receiveCount: 2 })));
+  assert.ok(again.every((r) => r.kind === 'already_recorded'));
+  assert.deepEqual(await q(`SELECT count(*)::int n FROM charge_attempts`), { n: 20 });
+});
+
+test('the same checkout committed twice at once is written once', async (t) => {
+  const { ledger, catalog } = await openLedger();
+  t.after(() => ledger.close());
+  const input = {
+    message: message(catalog.creators[0]!.id),
+    queueSequence: 1n,
+    receiveCount: 1,
+    outcome: { kind: 'captured', captureId: 'cap_twice' },
+  } as const;
+  const results = await Promise.all([ledger.commit(input), ledger.commit({ ...input, receiveCount: 2 })]);
+  assert.deepEqual(results.map((r) => r.kind).sort(), ['already_recorded', 'committed']);
+  const counts = await ledger.pool.query(
+    `SELECT (SELECT count(*) FROM charges)::int charges, (SELECT count(*) FROM charge_attempts)::int attempts`,
+  );
+  assert.deepEqual(counts.rows[0], { charges: 1, attempts: 1 });
+});
+
+test('a checkout the ledger refuses fails alone; the others of its batch commit', async (t) => {
+  const { ledger, catalog } = await openLedger(6);
+  t.after(() => ledger.close());
+  const good = catalog.creators.slice(0, 4).map((c, i) => ({
+    message: message(c.id),
+    queueSequence: BigInt(i + 1),
+    receiveCount: 1,
+    outcome: { kind: 'captured', captureId: `cap_good_${i}` } as const,
+  }));
+  // Unknown to the ledger: caught before the statement (no plan) ...
+  const noPlan = { ...good[0]!, message: message(catalog.creators[4]!.id, { planId: randomUUID() }) };
+  // ... and only by the statement itself (no such creator: a foreign key).
+  const noCreator = { ...good[0]!, message: message(randomUUID()) };
+  const settled = await Promise.allSettled([noCreator, ...good, noPlan].map((input) => ledger.commit(input)));
+  assert.equal(settled[0]?.status, 'rejected');
+  assert.match(String((settled[0] as PromiseRejectedResult).reason), /foreign key/);
+  assert.equal(settled.at(-1)?.status, 'rejected');
+  assert.match(String((settled.at(-1) as PromiseRejectedResult).reason), /is not in the ledger/);
+  assert.deepEqual(
+    settled.slice(1, -1).map((s) => s.status === 'fulfilled' && s.value.kind),
+    ['committed', 'committed', 'committed', 'committed'],
+  );
+  const counts = await ledger.pool.query(
+    `SELECT (SELECT count(*) FROM checkouts)::int checkouts, (SELECT count(*) FROM charges)::int charges,
+            (SELECT count(*) FROM outbox)::int events`,
+  );
+  assert.deepEqual(counts.rows[0], { checkouts: 4, charges: 4, events: 4 });
 });

@@ -47,7 +47,7 @@ describe('PostgresQueue specifics', { concurrency: 4 }, () => {
       const { rows } = await client.query<{ name: string }>('SELECT name FROM queue_migrations ORDER BY id');
       assert.deepEqual(
         rows.map((r) => r.name),
-        ['0001_queue', '0002_intake'],
+        ['0001_queue', '0002_intake', '0003_intake_sequence_numeric', '0004_send_in_one_round_trip'],
       );
     } finally {
       await client.end();
@@ -89,6 +89,48 @@ describe('PostgresQueue specifics', { concurrency: 4 }, () => {
     assert.deepEqual(events, [
       { messageId: sent.messageId, groupId: 'g', dedupId: 'poison', receiveCount: 1 },
     ]);
+  });
+
+  test('concurrent deletes go out together and each caller gets its own answer', async (t) => {
+    const queue = await PostgresQueue.open({ databaseUrl: await freshQueueDatabase() });
+    t.after(() => queue.close());
+    const groups = Array.from({ length: 30 }, (_, i) => `g${String(i).padStart(2, '0')}`);
+    for (const g of groups) {
+      await queue.send({ groupId: g, dedupId: `${g}-1`, body: '1' });
+      await queue.send({ groupId: g, dedupId: `${g}-2`, body: '2' });
+    }
+    const first = await queue.receive({ maxMessages: 100 });
+    assert.equal(first.length, groups.length);
+    // Released and received again: the first delivery's receipts are now stale.
+    const [stale] = first;
+    assert.equal(await queue.changeVisibility(stale!.receiptHandle, 0), true);
+    const [again] = await queue.receive({ maxMessages: 1 });
+    assert.equal(again?.messageId, stale!.messageId);
+
+    const handles = [
+      ...first.slice(1).map((m) => m.receiptHandle),
+      again!.receiptHandle,
+      again!.receiptHandle, // the same delete twice: one of the two finds it gone
+      stale!.receiptHandle,
+      'not-a-handle',
+    ];
+    const answers = await Promise.all(handles.map((h) => queue.delete(h)));
+    assert.deepEqual(answers.slice(0, first.length - 1), Array(first.length - 1).fill(true));
+    const sameTwice = answers.slice(first.length - 1, first.length + 1);
+    assert.deepEqual([...sameTwice].sort(), [false, true]);
+    assert.deepEqual(answers.slice(first.length + 1), [false, false], 'stale and malformed handles');
+
+    // Every group's second message is now its head, and nothing else is left.
+    const { visible, inFlight, deadLettered } = await queue.stats();
+    assert.deepEqual(
+      { visible, inFlight, deadLettered },
+      { visible: groups.length, inFlight: 0, deadLettered: 0 },
+    );
+    const second = await queue.receive({ maxMessages: 100 });
+    assert.deepEqual(
+      second.map((m) => m.dedupId).sort(),
+      groups.map((g) => `${g}-2`),
+    );
   });
 
   test('close ends a long poll of the same instance at once', async () => {

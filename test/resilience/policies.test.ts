@@ -45,6 +45,15 @@ test('retry policy retries only what it is told is retryable', async () => {
     /permanent/,
   );
   assert.equal(calls, 1);
+  calls = 0;
+  await assert.rejects(
+    policy.execute(() => {
+      calls++;
+      throw new Error('transient');
+    }),
+    /transient/,
+  );
+  assert.equal(calls, 3, 'maxAttempts counts every attempt, the first included');
 });
 
 test('breaker opens after consecutive failures, rejects fast, and closes after a good probe', async (t) => {

@@ -40,7 +40,7 @@ export const kafkaOutageScenario: Scenario = {
         intervalMs: 100,
       });
       const committedBefore = await committed();
-      ctx.progress(`kafka-outage: broker hung (SIGSTOP) for ${OUTAGE_MS / 1000}s`);
+      ctx.mark('inject', `broker hung (SIGSTOP) for ${OUTAGE_MS / 1000}s`);
       kafka.pause();
       let peakUnpublished = 0;
       let sentDuring = { accepted: 0, clientVisibleErrors: 0 };
@@ -57,11 +57,11 @@ export const kafkaOutageScenario: Scenario = {
       } finally {
         kafka.resume();
       }
+      const healed = ctx.mark('heal', 'broker resumed');
       const committedDuring = (await committed()) - committedBefore;
       ctx.progress(
-        `kafka-outage: broker back; ${committedDuring} checkouts committed during the outage, outbox peaked at ${peakUnpublished}`,
+        `kafka-outage: ${committedDuring} checkouts committed during the outage, outbox peaked at ${peakUnpublished}`,
       );
-      const healed = performance.now();
       // The drill's traffic may still be flowing; drained means nothing left once traffic is done.
       await ctx.trafficDone;
       const drained = await waitFor(
@@ -73,6 +73,7 @@ export const kafkaOutageScenario: Scenario = {
         () => false,
       );
       const recoveryMs = Math.round(performance.now() - healed);
+      if (drained) ctx.mark('recovered', 'outbox drained');
       const violations: string[] = [];
       if (sentDuring.clientVisibleErrors > 0)
         violations.push(
@@ -99,9 +100,15 @@ export const kafkaOutageScenario: Scenario = {
           drainSloMs: DRAIN_SLO_MS,
         },
         violations,
+        recoveryMs: drained ? recoveryMs : null,
       };
     } finally {
       await pool.end();
     }
+  },
+  // Idempotent: SIGCONT to a running process is a no-op.
+  heal(ctx) {
+    ctx.stack.kafka?.resume();
+    return Promise.resolve();
   },
 };

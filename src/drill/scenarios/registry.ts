@@ -3,10 +3,23 @@
 
 import { fbError } from '../../errors/index.ts';
 import { kafkaOutageScenario } from './kafkaOutage.ts';
+import { primaryKillScenario } from './primaryKill.ts';
+import { dbLatencyScenario } from './dbLatency.ts';
+import { workerKillScenario } from './workerKill.ts';
+import { providerOutageScenario } from './providerOutage.ts';
+import { retryStormScenario } from './retryStorm.ts';
 import { renewalsScenario } from './renewals.ts';
 import type { Scenario, ScenarioNeeds } from './scenario.ts';
 
-export const SCENARIOS: readonly Scenario[] = [kafkaOutageScenario, renewalsScenario];
+export const SCENARIOS: readonly Scenario[] = [
+  primaryKillScenario,
+  dbLatencyScenario(),
+  workerKillScenario,
+  providerOutageScenario,
+  kafkaOutageScenario,
+  retryStormScenario,
+  renewalsScenario,
+];
 
 export function scenarioNames(): string[] {
   return SCENARIOS.map((s) => s.name);

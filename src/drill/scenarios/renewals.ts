@@ -52,7 +52,7 @@ export const renewalsScenario: Scenario = {
         `renewals: ${before.subscriptions} subscriptions; moving the scheduler clock 40 days ahead`,
       );
       await stack.setSchedulerClockOffset(RENEWALS_CLOCK_JUMP_MS);
-      const jumped = performance.now();
+      const jumped = ctx.mark('inject', 'scheduler clock +40 days');
       const asOf = () => new Date(Date.now() + RENEWALS_CLOCK_JUMP_MS);
       let last: RenewalsVerdicts | undefined;
       const caughtUp = await waitFor(
@@ -67,6 +67,7 @@ export const renewalsScenario: Scenario = {
         () => false,
       );
       const billMs = Math.round(performance.now() - jumped);
+      if (caughtUp) ctx.mark('recovered', 'renewal backlog billed');
       const verdicts = await auditRenewals(stack.ledgerUrl, asOf());
       const violations = [...verdicts.violations];
       if (!caughtUp)
@@ -95,6 +96,7 @@ export const renewalsScenario: Scenario = {
           billSloMs: BILL_SLO_MS,
         },
         violations,
+        recoveryMs: caughtUp ? billMs : null,
       };
     } finally {
       await queuePool.end();

@@ -20,6 +20,14 @@ export interface ScenarioResult {
   readonly measurements: Readonly<Record<string, number | string | boolean | null>>;
   /** What went wrong, one sentence each; empty on pass. */
   readonly violations: readonly string[];
+  /**
+   * Time to recovery in ms (fault healed, or for a kill the kill itself, to
+   * the first successful end-to-end charge or the scenario's own recovery
+   * signal); null when it never recovered; absent when the scenario has no
+   * recovery to measure. The drill checks it against the recovery SLO
+   * (--recovery-slo, default 300 s) and pages on a breach.
+   */
+  readonly recoveryMs?: number | null;
 }
 
 export interface ScenarioContext {
@@ -37,6 +45,18 @@ export interface ScenarioContext {
    * answered.
    */
   readonly sendCheckouts: (n: number) => Promise<{ accepted: number; clientVisibleErrors: number }>;
+  /**
+   * Records a moment on the run's timeline (the journal and the HTML report's
+   * chart): 'inject' and 'heal' for fault windows, 'recovered' for recovery
+   * marks, anything else as a note. Returns the mark's time (performance.now()).
+   */
+  readonly mark: (event: 'inject' | 'heal' | 'recovered' | 'note', detail?: string) => number;
+  /**
+   * Resolves with the milliseconds from `since` (a performance.now() time,
+   * e.g. a heal or a kill) to the first checkout the ledger committed after
+   * it, sending probe checkouts while it waits; rejects after timeoutMs.
+   */
+  readonly firstCommitAfter: (since: number, timeoutMs: number) => Promise<number>;
 }
 
 /** What the embedded stack must start for a scenario, beyond its default parts. */
@@ -58,4 +78,10 @@ export interface Scenario {
    * reported as a failed scenario with the error's message.
    */
   run(ctx: ScenarioContext): Promise<ScenarioResult>;
+  /**
+   * Undoes the scenario's fault. The drill calls it after run() settles,
+   * whether run() healed already, threw, or the drill was interrupted
+   * (Ctrl-C), so it must be idempotent and safe to call at any point.
+   */
+  heal?(ctx: ScenarioContext): Promise<void>;
 }

@@ -35,3 +35,57 @@ export function isQueueMissingError(err: unknown): boolean {
   const name = sqsErrorName(err);
   return name === 'QueueDoesNotExist' || name === 'NonExistentQueue';
 }
+
+// The AWS SDK's own classification (@smithy service-error-classification,
+// which its standard retry mode uses), as a table: SqsQueue turns the SDK's
+// retries off and retries through the outbound policy instead, so it needs
+// the same answer to "may the same request succeed later?".
+const THROTTLING_ERRORS = new Set([
+  'RequestThrottled',
+  'RequestThrottledException',
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'LimitExceededException',
+  'SlowDown',
+  'BandwidthLimitExceeded',
+  'PriorRequestNotComplete',
+]);
+const TRANSIENT_ERRORS = new Set([
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'InternalError',
+  'InternalFailure',
+  'ServiceUnavailable',
+]);
+const TRANSIENT_STATUS = new Set([429, 500, 502, 503, 504]);
+const TRANSIENT_SOCKET_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** True when the same SQS request may succeed if sent again: throttling, 5xx, timeouts, network errors. */
+export function isTransientSqsError(err: unknown, depth = 0): boolean {
+  if (!(err instanceof Error) || depth > 5) return false;
+  // The caller cancelled: not the service's failure, and retrying would ignore the cancel.
+  if (err.name === 'AbortError') return false;
+  const e = err as Error & {
+    $retryable?: unknown;
+    $metadata?: { httpStatusCode?: number };
+    code?: unknown;
+  };
+  const name = sqsErrorName(err);
+  if (e.$retryable !== undefined || THROTTLING_ERRORS.has(name) || TRANSIENT_ERRORS.has(name)) return true;
+  if (TRANSIENT_STATUS.has(e.$metadata?.httpStatusCode ?? 0)) return true;
+  if (typeof e.code === 'string' && TRANSIENT_SOCKET_CODES.has(e.code)) return true;
+  return isTransientSqsError(err.cause, depth + 1);
+}

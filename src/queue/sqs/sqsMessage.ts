@@ -26,15 +26,22 @@ export interface ReceiveCall {
   readonly maxMessages: number;
   readonly waitTimeSeconds: number;
   readonly visibilityTimeoutSec: number;
+  /** Kept across retries of one receive (SqsQueue's policy retries it); a fresh one when absent. */
+  readonly attemptId?: string;
 }
 
 /**
- * One ReceiveMessage. The attempt id makes the SDK's own retries of this call
- * (after a network error) return the same messages and receipts instead of
+ * One ReceiveMessage. The attempt id makes retries of this call (SqsQueue's
+ * outbound policy, or a caller-owned client's SDK retries) after a network
+ * error return the same messages and receipts instead of
  * new ones, which would otherwise sit invisible, blocking their groups, until
  * their visibility timeout ran out (a FIFO-only parameter, kept 5 minutes).
  */
-export async function receiveMessages(client: SQSClient, call: ReceiveCall): Promise<Message[]> {
+export async function receiveMessages(
+  client: SQSClient,
+  call: ReceiveCall,
+  abortSignal?: AbortSignal,
+): Promise<Message[]> {
   const out = await client.send(
     new ReceiveMessageCommand({
       QueueUrl: call.queueUrl,
@@ -43,8 +50,9 @@ export async function receiveMessages(client: SQSClient, call: ReceiveCall): Pro
       VisibilityTimeout: call.visibilityTimeoutSec,
       MessageSystemAttributeNames: [...SYSTEM_ATTRIBUTES],
       MessageAttributeNames: [DEDUP_ID_ATTRIBUTE],
-      ReceiveRequestAttemptId: randomUUID(),
+      ReceiveRequestAttemptId: call.attemptId ?? randomUUID(),
     }),
+    abortSignal === undefined ? {} : { abortSignal },
   );
   return out.Messages ?? [];
 }
