@@ -260,7 +260,7 @@ function line(r: PhaseResult): string {
     r.phase.padEnd(10),
     `${r.fallbackQueriesPerSec.toFixed(1).padStart(8)} queries/s`,
     `${String(r.fallbackQueries).padStart(7)} queries (Postgres counted ${r.dbScans})`,
-    `peak ${r.peakConcurrentQueries}/${r.poolMax} at once`,
+    `peak ${r.peakConcurrentQueries} in flight (pool ${r.poolMax})`,
     `${rps} req/s: 200 ${s['200'] ?? 0}, 503 ${s['503'] ?? 0}, 500 ${s['500'] ?? 0}, other ${r.load.sent - (s['200'] ?? 0) - (s['503'] ?? 0) - (s['500'] ?? 0)}`,
   ].join('  ');
 }

@@ -79,7 +79,7 @@ export async function promote(options: PromotionOptions): Promise<PromotionResul
   if (proof.verdict !== 'pass')
     throw fbError(
       'FB_CONFIG_NOT_PROMOTABLE',
-      `${what} failed its latest staging drill (${describeDrill(proof)}): ${proof.summary}${proof.violations.length > 0 ? ` [${proof.violations.join('; ')}]` : ''}. Fix the config in staging; a changed config needs its own passing drill ("${DRILL_RECORD_COMMAND}").`,
+      `${what} failed its latest staging drill (${describeDrill(proof)}): ${proof.summary}${proof.violations.length > 0 ? ` [${proof.violations.slice(0, 2).join('; ')}${proof.violations.length > 2 ? `; ${proof.violations.length - 2} more` : ''}]` : ''}. Fix the config in staging; a changed config needs its own passing drill ("${DRILL_RECORD_COMMAND}").`,
     );
 
   const changes = diffNamespaces(prod.document, staging.document).filter((c) => c.promoted);

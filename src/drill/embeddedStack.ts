@@ -22,6 +22,9 @@ import type { PublishedEvent } from '../eventBus/EventBus.ts';
 import { readEventFile } from '../eventBus/FileEventBus.ts';
 import { KcatMockCluster, kcatAvailable } from '../eventBus/kcatMockCluster.ts';
 import { FaultProxy, urlThroughProxy } from '../faults/faultProxy.ts';
+import { degradeToAsync, startStandby } from '../stack/streamingStandby.ts';
+import { failOverLedger, type LedgerFailoverResult } from '../stack/ledgerFailover.ts';
+import { stampDatabase } from '../stack/environmentStamp.ts';
 import type { DrillCatalog } from './drillCatalog.ts';
 
 export interface ProviderFaults {
@@ -45,13 +48,44 @@ export interface EmbeddedStackOptions {
   /** Start a Redis server (Debian's redis-server) and give the API its URL (REDIS_URL) for cached reads. */
   readonly redis?: boolean;
   readonly onProgress?: (message: string) => void;
+  // --- the disposable stack (src/stack, `firebreak up`) ---
+  /** Run the ledger with a synchronous streaming standby; failoverMode becomes 'standby'. */
+  readonly ledgerStandby?: boolean;
+  /** Where the Postgres servers' directories go (default: the OS temp directory). */
+  readonly serverParentDir?: string;
+  /** Stamp both databases for this environment and run every service as it (FIREBREAK_ENV). */
+  readonly environment?: string;
+  /** Boot from restored data directories (src/stack/snapshot) instead of empty servers. */
+  readonly restore?: RestoredStores;
 }
+
+export interface RestoredStores {
+  /** Server directories holding data/ with backup_label and recovery settings, ready to recover. */
+  readonly ledgerRoot: string;
+  readonly queueRoot: string;
+  /** Runs once both servers have started, before anything (migrations included) writes to them. */
+  readonly verify: (stack: EmbeddedStack) => Promise<void>;
+}
+
+/** The env vars that pin each service's ports across restarts (ServiceSpec.portEnv). */
+const PORT_ENV: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  psp: { port: 'PSP_PORT' },
+  api: { port: 'API_PORT', adminPort: 'API_ADMIN_PORT' },
+  relay: { adminPort: 'RELAY_ADMIN_PORT' },
+  worker: { adminPort: 'WORKER_ADMIN_PORT' },
+  scheduler: { adminPort: 'SCHEDULER_ADMIN_PORT' },
+};
 
 const entry = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 export class EmbeddedStack {
   readonly options: EmbeddedStackOptions;
+  /** The ledger's current primary (a promoted standby after a standby failover). */
   ledgerServer: PostgresServer | undefined;
+  /** The ledger's synchronous streaming standby (options.ledgerStandby), until it is promoted. */
+  ledgerStandby: PostgresServer | undefined;
+  /** Dead primaries replaced by a promotion, destroyed with the stack. */
+  private readonly retiredServers: PostgresServer[] = [];
   queueServer: PostgresServer | undefined;
   /** The ledger, directly: for set-up, the auditor and scenarios' own reads. */
   ledgerUrl = '';
@@ -118,17 +152,25 @@ export class EmbeddedStack {
     const o = this.options;
     await mkdir(this.pspDataDir, { recursive: true });
     this.progress('starting Postgres servers (ledger, queue)');
+    const server = async (name: string, root: string | undefined) => {
+      const options = { name, parentDir: o.serverParentDir };
+      if (!root) return PostgresServer.start(options);
+      const restored = await PostgresServer.open({ ...options, root });
+      await restored.resume();
+      return restored;
+    };
     [this.ledgerServer, this.queueServer] = await Promise.all([
-      PostgresServer.start({ name: 'ledger' }),
-      PostgresServer.start({ name: 'queue' }),
+      server('ledger', o.restore?.ledgerRoot),
+      server('queue', o.restore?.queueRoot),
     ]);
-    this.ledgerUrl = await this.ledgerServer.createDatabase('ledger');
+    this.ledgerUrl = o.restore ? this.ledgerServer.url('ledger') : await this.ledgerServer.createDatabase('ledger');
     this.ledgerProxy = await FaultProxy.start({
       name: 'ledger',
       upstream: { host: '127.0.0.1', port: this.ledgerServer.port },
     });
     this.serviceLedgerUrl = urlThroughProxy(this.ledgerUrl, this.ledgerProxy.address);
-    this.queueUrl = await this.queueServer.createDatabase('queue');
+    this.queueUrl = o.restore ? this.queueServer.url('queue') : await this.queueServer.createDatabase('queue');
+    await o.restore?.verify(this);
 
     this.progress('migrating the ledger and queue databases, seeding the catalog');
     const ledger = await Ledger.open({ databaseUrl: this.ledgerUrl });
@@ -137,6 +179,15 @@ export class EmbeddedStack {
     await queue.close();
     const intake = await PostgresIntake.open({ databaseUrl: this.queueUrl });
     await intake.close();
+    if (o.environment) {
+      this.progress(`stamping the ledger and queue databases for environment ${o.environment}`);
+      for (const url of [this.ledgerUrl, this.queueUrl]) {
+        const stamp = await stampDatabase(url, o.environment);
+        if (stamp !== o.environment)
+          throw fbError('FB_ENV_MISMATCH', `${new URL(url).pathname.slice(1)} database is stamped ${stamp}, not ${o.environment}`);
+      }
+    }
+    if (o.ledgerStandby) await this.startLedgerStandby();
     const catalogPath = join(o.workDir, 'catalog.json');
     await writeFile(catalogPath, JSON.stringify(o.drillCatalog.catalog, null, 2));
 
@@ -221,11 +272,15 @@ export class EmbeddedStack {
   }
 
   private service(name: string, path: string, env: Record<string, string>): ServiceProcess {
+    const fence: Record<string, string> = this.options.environment
+      ? { FIREBREAK_ENV: this.options.environment, FIREBREAK_ADOPT: '1' }
+      : {};
     const svc = new ServiceProcess({
       name,
       entry: entry(path),
-      env: { LOG_LEVEL: 'info', ...env },
+      env: { LOG_LEVEL: 'info', ...fence, ...env },
       logFile: join(this.options.workDir, `${name}.log`),
+      portEnv: PORT_ENV[name],
     });
     this.services.push(svc);
     return svc;
@@ -270,15 +325,51 @@ export class EmbeddedStack {
   }
 
   /**
-   * Brings the ledger back after killLedgerPrimary and resolves once it takes
-   * connections again; idempotent. In 'restart' mode that is crash recovery of
-   * the same server on the same port. The standby/Patroni modes fill this in
-   * with promotion: point ledgerProxy at the new primary (setUpstream) so the
-   * services follow it without a restart, and update ledgerUrl for the auditor.
+   * Brings the ledger back after killLedgerPrimary (src/stack/ledgerFailover.ts)
+   * and resolves once it takes writes; idempotent. 'restart': crash recovery of
+   * the same server on the same port. 'standby': the old primary is killed if
+   * still running, the standby promoted, ledgerProxy pointed at it (the
+   * services follow without a restart) and ledgerUrl updated for the auditor.
+   * The result's mode says which ran; failoverMode is 'restart' afterwards
+   * until rebuildLedgerStandby().
    */
-  async ledgerFailover(): Promise<'restart' | 'standby' | 'patroni'> {
-    await this.ledgerServer?.resume();
-    return this.failoverMode;
+  async ledgerFailover(): Promise<LedgerFailoverResult> {
+    const failover = await failOverLedger({
+      primary: this.ledgerServer!,
+      standby: this.ledgerStandby,
+      address: this.ledgerProxy,
+    });
+    if (failover.retired) this.retiredServers.push(failover.retired);
+    this.ledgerServer = failover.primary;
+    this.ledgerStandby = undefined;
+    this.ledgerUrl = failover.primary.url('ledger');
+    this.failoverMode = 'restart';
+    return failover.result;
+  }
+
+  /** Clones the current ledger primary into a new synchronous standby (after a failover, say). */
+  async rebuildLedgerStandby(): Promise<void> {
+    await Promise.allSettled(this.retiredServers.splice(0).map((s) => s.destroy()));
+    if (this.ledgerStandby) await this.ledgerStandby.destroy();
+    this.ledgerStandby = undefined;
+    await this.startLedgerStandby();
+  }
+
+  private async startLedgerStandby(): Promise<void> {
+    const primary = this.ledgerServer!;
+    this.progress('cloning the ledger into a synchronous streaming standby');
+    const standby = await startStandby(primary, {
+      name: 'ledger_standby',
+      slot: 'firebreak_ledger_standby',
+      parentDir: this.options.serverParentDir,
+    });
+    // A synchronous standby that dies would hold every commit: fall back to asynchronous.
+    standby.onExit((exit) => {
+      if (!exit.requested && this.ledgerStandby === standby && this.ledgerServer?.isRunning)
+        degradeToAsync(this.ledgerServer).catch(() => {});
+    });
+    this.ledgerStandby = standby;
+    this.failoverMode = 'standby';
   }
 
   /** Stops every process and server and removes the work directory unless keep is set. */
@@ -287,7 +378,12 @@ export class EmbeddedStack {
     await this.kafka?.stop();
     await this.ledgerProxy?.close();
     await this.redisServer?.destroy().catch(() => {});
-    await Promise.allSettled([this.ledgerServer?.destroy(), this.queueServer?.destroy()]);
+    await Promise.allSettled([
+      this.ledgerServer?.destroy(),
+      this.ledgerStandby?.destroy(),
+      ...this.retiredServers.map((s) => s.destroy()),
+      this.queueServer?.destroy(),
+    ]);
     if (!keepWorkDir) await rm(this.options.workDir, { recursive: true, force: true });
   }
 }

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { audit } from '../audit/auditor.ts';
-import { invariantsHold, type InvariantVerdicts } from '../audit/invariants.ts';
+import type { InvariantVerdicts } from '../audit/invariants.ts';
 import { countDeadLetters } from '../audit/queueAudit.ts';
 import { auditRenewals, type RenewalsVerdicts } from '../audit/renewalsAudit.ts';
-import { auditEvents, eventsHold, type EventsVerdicts } from '../audit/eventsAudit.ts';
+import { auditEvents, type EventsVerdicts } from '../audit/eventsAudit.ts';
 import { outboxStats } from '../outbox/outboxSql.ts';
 import { SeededRandom } from '../util/seededRandom.ts';
 import { waitFor } from '../util/waitFor.ts';
@@ -20,6 +20,7 @@ import { EmbeddedStack, type ProviderFaults } from './embeddedStack.ts';
 import { planTraffic, sendTraffic, type TrafficResult } from './traffic.ts';
 import { RunJournal, type TimelineMark, type TimelineSample } from './journal.ts';
 import { firstCommitAfter } from './recovery.ts';
+import { drillVerdict } from './verdict.ts';
 import { combinedNeeds, selectScenarios } from './scenarios/registry.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from './scenarios/scenario.ts';
 
@@ -375,23 +376,15 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       'checkout_service_retry_count',
     ).catch(() => -1);
     const postgresVersion = await serverVersion(stack.ledgerUrl);
-    const scenariosPass = Object.values(scenarioResults).every((r) => r.verdict === 'pass');
-    const ok =
-      invariantsHold(verdicts) &&
-      eventsHold(events) &&
-      renewals.violations.length === 0 &&
-      traffic.failed.length === 0 &&
-      scenariosPass;
-    const violations = [
-      ...verdicts.violations,
-      ...events.violations,
-      ...renewals.violations,
-      ...Object.entries(scenarioResults).flatMap(([name, r]) => r.violations.map((v) => `${name}: ${v}`)),
-    ];
-    if (traffic.failed.length > 0)
-      violations.push(`api: ${traffic.failed.length} checkouts were never accepted`);
+    const { verdict, violations } = drillVerdict({
+      invariants: verdicts,
+      events,
+      renewals,
+      notAccepted: traffic.failed.length,
+      scenarios: scenarioResults,
+    });
     return {
-      verdict: ok ? 'pass' : 'fail',
+      verdict,
       seed: o.seed,
       mode: 'embedded',
       failoverMode: stack.failoverMode,

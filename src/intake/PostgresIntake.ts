@@ -115,7 +115,7 @@ export class PostgresIntake implements CheckoutIntake {
       return updates.map(() => ({ status: 'fulfilled', value: undefined }));
     },
     maxBatch: MAX_OUTCOME_BATCH,
-    maxConcurrent: 2,
+    maxConcurrent: 1,
     // One UPDATE must not set one row twice (which of the two would win is undefined).
     keyOf: (u) => u.checkoutId,
   });

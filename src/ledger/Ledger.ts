@@ -27,7 +27,7 @@ export interface LedgerOptions {
  * Batch statements in flight at once. Two, so that one batch is being built and
  * sent while the other runs; more would only make each batch smaller.
  */
-const COMMIT_BATCHES_IN_FLIGHT = 2;
+const COMMIT_BATCHES_IN_FLIGHT = 1;
 const DEFAULT_MAX_COMMIT_BATCH = 64;
 
 function ignoreClientError(): void {}

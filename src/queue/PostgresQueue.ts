@@ -70,7 +70,7 @@ const PRUNE_BATCH = 1_000;
  * most DELETE_BATCHES_IN_FLIGHT such statements at a time.
  */
 const MAX_DELETE_BATCH = 100;
-const DELETE_BATCHES_IN_FLIGHT = 2;
+const DELETE_BATCHES_IN_FLIGHT = 1;
 
 /** What PostgresIntake needs to send on this queue's behalf, inside its own statement. */
 export interface SendTarget {

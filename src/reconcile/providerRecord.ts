@@ -96,7 +96,9 @@ export class ProviderRecordClient {
     const body = await this.#get(`/v1/captures?offset=${offset}&limit=${limit}`);
     const parsed = PageSchema.safeParse(body.json);
     if (!parsed.success)
-      throw new ProviderReadError(`the provider's capture list is malformed: ${z.prettifyError(parsed.error)}`);
+      throw new ProviderReadError(
+        `the provider's capture list is malformed: ${z.prettifyError(parsed.error)}`,
+      );
     return {
       results: parsed.data.captures.map(toResult),
       nextOffset: parsed.data.nextOffset,
@@ -129,7 +131,9 @@ export class ProviderRecordClient {
       });
     }
     if (!response.ok && !allowed.includes(response.status))
-      throw new ProviderReadError(`the provider answered GET ${path} with ${response.status}: ${text.slice(0, 200)}`);
+      throw new ProviderReadError(
+        `the provider answered GET ${path} with ${response.status}: ${text.slice(0, 200)}`,
+      );
     try {
       return { status: response.status, json: JSON.parse(text) };
     } catch (err) {
@@ -160,7 +164,8 @@ export class ProviderRecordMirror {
         throw new ProviderReadError(
           `the provider's record shrank from ${this.#offset} to ${page.total} results`,
         );
-      for (const r of page.results) if (!this.#byKey.has(r.idempotencyKey)) this.#byKey.set(r.idempotencyKey, r);
+      for (const r of page.results)
+        if (!this.#byKey.has(r.idempotencyKey)) this.#byKey.set(r.idempotencyKey, r);
       fetched += page.results.length;
       this.#offset = page.nextOffset;
       if (page.results.length === 0 || this.#offset >= page.total) return fetched;

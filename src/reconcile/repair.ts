@@ -41,7 +41,12 @@ function snapshotOf(s: LedgerState): unknown {
   ) as unknown;
 }
 
-async function write(client: pg.ClientBase, state: LedgerState, truth: TrueState, evaluation: Evaluation): Promise<void> {
+async function write(
+  client: pg.ClientBase,
+  state: LedgerState,
+  truth: TrueState,
+  evaluation: Evaluation,
+): Promise<void> {
   const id = state.checkout.id;
   const kinds = new Set(evaluation.kinds);
   if (kinds.has('checkout_status') || kinds.has('checkout_terms')) {
@@ -51,7 +56,17 @@ async function write(client: pg.ClientBase, state: LedgerState, truth: TrueState
           SET status = $2, retry = $3, provider_ref = $4, decline_code = $5,
               creator_id = $6, customer_ref = $7, currency = $8, amount_minor = $9
         WHERE id = $1`,
-      [id, t.status, t.retry, t.providerRef, t.declineCode, t.creatorId, t.customerRef, t.currency, t.amountMinor.toString()],
+      [
+        id,
+        t.status,
+        t.retry,
+        t.providerRef,
+        t.declineCode,
+        t.creatorId,
+        t.customerRef,
+        t.currency,
+        t.amountMinor.toString(),
+      ],
     );
   }
   if (kinds.has('charge_amount') && truth.charge && state.charge) {
@@ -60,7 +75,14 @@ async function write(client: pg.ClientBase, state: LedgerState, truth: TrueState
       `UPDATE charges
           SET creator_id = $2, currency = $3, amount_minor = $4, usd_minor = $5, provider_capture_id = $6
         WHERE id = $1`,
-      [state.charge.id, t.creatorId, t.currency, t.amountMinor.toString(), t.usdMinor.toString(), t.providerCaptureId],
+      [
+        state.charge.id,
+        t.creatorId,
+        t.currency,
+        t.amountMinor.toString(),
+        t.usdMinor.toString(),
+        t.providerCaptureId,
+      ],
     );
   }
   if (kinds.has('journal') && truth.entries && state.charge) {
@@ -93,7 +115,9 @@ async function write(client: pg.ClientBase, state: LedgerState, truth: TrueState
  * consistent or unrepairable writes nothing.
  */
 export async function repairCheckout(client: pg.ClientBase, input: RepairInput): Promise<RepairOutcome> {
-  await client.query(`SELECT set_config('firebreak.ledger_repair', $1, true)`, [`reconciler ${input.repairedBy}`]);
+  await client.query(`SELECT set_config('firebreak.ledger_repair', $1, true)`, [
+    `reconciler ${input.repairedBy}`,
+  ]);
   const locked = await client.query(`SELECT 1 FROM checkouts WHERE id = $1 FOR UPDATE`, [input.checkoutId]);
   const state = locked.rowCount === 1 ? await readLedgerState(client, input.checkoutId) : null;
   if (state === null) return { kind: 'gone' };

@@ -118,12 +118,18 @@ export function journalOf(creatorId: string, usdMinor: bigint): EntryRow[] {
 }
 
 /** Compares one checkout's ledger rows with the provider's result for its key. */
-export function evaluate(state: LedgerState, provider: ProviderResult | undefined, fxRateOf: FxRateOf): Evaluation {
+export function evaluate(
+  state: LedgerState,
+  provider: ProviderResult | undefined,
+  fxRateOf: FxRateOf,
+): Evaluation {
   const c = state.checkout;
   if (provider === undefined || provider.checkoutId !== c.id) {
     return {
       kinds: ['no_provider_record'],
-      details: [`the provider has no result for ${providerKeyOf(c.id)}, yet the ledger holds checkout ${c.id} (${c.status})`],
+      details: [
+        `the provider has no result for ${providerKeyOf(c.id)}, yet the ledger holds checkout ${c.id} (${c.status})`,
+      ],
       truth: null,
     };
   }
@@ -132,18 +138,24 @@ export function evaluate(state: LedgerState, provider: ProviderResult | undefine
   const details: string[] = [];
   if (!captured && state.charge !== null) {
     unrepairable.push('charge_unexpected');
-    details.push(`the ledger books charge ${state.charge.id} but the provider declined ${providerKeyOf(c.id)}`);
+    details.push(
+      `the ledger books charge ${state.charge.id} but the provider declined ${providerKeyOf(c.id)}`,
+    );
   }
   if (captured && state.charge === null) {
     unrepairable.push('charge_missing');
-    details.push(`the provider captured ${provider.captureId} but the ledger has no charge for checkout ${c.id}`);
+    details.push(
+      `the provider captured ${provider.captureId} but the ledger has no charge for checkout ${c.id}`,
+    );
   }
   let usdMinor: bigint | null = null;
   if (captured && state.charge !== null) {
     const rate = fxRateOf(state.charge.fxSnapshotId, provider.currency);
     if (rate === undefined || !isCurrencyCode(provider.currency)) {
       unrepairable.push('fx_rate_missing');
-      details.push(`FX snapshot ${state.charge.fxSnapshotId} has no ${provider.currency} rate for checkout ${c.id}`);
+      details.push(
+        `FX snapshot ${state.charge.fxSnapshotId} has no ${provider.currency} rate for checkout ${c.id}`,
+      );
     } else {
       usdMinor = toUsdMinor(provider.amountMinor, provider.currency, rate);
     }
@@ -214,7 +226,10 @@ export function evaluate(state: LedgerState, provider: ProviderResult | undefine
       );
     }
   }
-  if (truth.entries !== null && (state.transactionId === null || !sameEntries(state.entries, truth.entries))) {
+  if (
+    truth.entries !== null &&
+    (state.transactionId === null || !sameEntries(state.entries, truth.entries))
+  ) {
     kinds.push('journal');
     const debits = state.entries.reduce((s, e) => s + e.debitUsdMinor, 0n);
     const credits = state.entries.reduce((s, e) => s + e.creditUsdMinor, 0n);

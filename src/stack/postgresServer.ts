@@ -41,7 +41,8 @@ export interface PostgresExit {
 
 const USER = 'postgres';
 const PASSWORD = 'firebreak';
-const READY = 'database system is ready to accept connections';
+// A standby says "ready to accept read-only connections".
+const READY = /database system is ready to accept (read-only )?connections/;
 
 interface Binaries {
   readonly initdb: string;
@@ -240,7 +241,7 @@ export class PostgresServer {
         const text = chunk.toString();
         this.onLog(text);
         if (output.length < 20_000) output += text;
-        if (text.includes(READY) || output.includes(READY)) {
+        if (READY.test(text) || READY.test(output)) {
           child.off('close', onClose);
           resolve();
         }

@@ -14,6 +14,22 @@ export interface ServiceSpec {
   readonly env: Readonly<Record<string, string>>;
   readonly logFile: string;
   readonly readyTimeoutMs?: number;
+  /**
+   * Environment variables that choose the ports named in the ready message,
+   * e.g. { port: 'API_PORT', adminPort: 'API_ADMIN_PORT' }. After the first
+   * start, a restart asks for the same ports again, so whoever holds the
+   * service's address (another service, a client, a scraper) keeps it, as a
+   * Kubernetes Service keeps a restarted pod's address.
+   */
+  readonly portEnv?: Readonly<Record<string, string>>;
+}
+
+/** How a service process ended. */
+export interface ServiceExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** True when stop() or kill() asked for it. */
+  readonly requested: boolean;
 }
 
 export interface ReadyMessage {
@@ -26,6 +42,8 @@ export class ServiceProcess {
   private child: ChildProcess | undefined;
   private log: WriteStream | undefined;
   private readyInfo: ReadyMessage | undefined;
+  private readonly exitListeners = new Set<(exit: ServiceExit) => void>();
+  private stopping = false;
 
   constructor(spec: ServiceSpec) {
     this.spec = spec;
@@ -44,16 +62,37 @@ export class ServiceProcess {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** Called on every exit of the process, asked for or not (a supervisor restarts on the others). */
+  onExit(listener: (exit: ServiceExit) => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
+  }
+
+  /** The ports of the last ready message, as the env vars of spec.portEnv. */
+  private pinnedPorts(): Record<string, string> {
+    const pinned: Record<string, string> = {};
+    for (const [key, envVar] of Object.entries(this.spec.portEnv ?? {})) {
+      const port = this.readyInfo?.[key];
+      if (typeof port === 'number') pinned[envVar] = String(port);
+    }
+    return pinned;
+  }
+
   /** Starts the process and resolves with its ready message. */
   async start(): Promise<ReadyMessage> {
     if (this.running) throw new Error(`${this.spec.name} is already running`);
     this.log ??= createWriteStream(this.spec.logFile, { flags: 'a' });
     const child = fork(this.spec.entry, [], {
-      env: { ...minimalEnv(), ...this.spec.env },
+      env: { ...minimalEnv(), ...this.spec.env, ...this.pinnedPorts() },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       execArgv: ['--disable-warning=ExperimentalWarning'],
     });
     this.child = child;
+    this.stopping = false;
+    child.once('exit', (code, signal) => {
+      const exit = { code, signal, requested: this.stopping };
+      for (const listener of this.exitListeners) listener(exit);
+    });
     child.stdout?.pipe(this.log, { end: false });
     child.stderr?.pipe(this.log, { end: false });
     const timeoutMs = this.spec.readyTimeoutMs ?? 30_000;
@@ -108,6 +147,7 @@ export class ServiceProcess {
   private async signal(sig: NodeJS.Signals, graceMs: number): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    this.stopping = true;
     const exited = once(child, 'exit');
     child.kill(sig);
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);

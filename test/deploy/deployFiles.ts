@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { access, constants, readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const RULES = join(ROOT, 'deploy/prometheus/rules.yml');
@@ -52,26 +53,14 @@ export function run(file: string, args: readonly string[], timeoutMs = 240_000):
 }
 
 type YamlLoad = (text: string) => unknown;
-let yamlLoad: Promise<YamlLoad | undefined> | undefined;
 
-/**
- * A real YAML parser if one is installed: js-yaml, which the lockfile brings in
- * through eslint. Not a dependency of ours (package.json is not ours to
- * change), hence the dynamic import and the undefined when it is missing.
- */
+/** The YAML parser the project uses for its own config files (the `yaml` package). */
 export function yamlParser(): Promise<YamlLoad | undefined> {
-  const name = 'js-yaml';
-  yamlLoad ??= import(name).then(
-    (mod: { load?: YamlLoad; default?: { load?: YamlLoad } }) => mod.load ?? mod.default?.load,
-    () => undefined,
-  );
-  return yamlLoad;
+  return Promise.resolve((text: string) => parseYaml(text) as unknown);
 }
 
 export async function readYaml(path: string): Promise<unknown> {
-  const load = await yamlParser();
-  if (!load) throw new Error('no YAML parser (js-yaml) installed');
-  return load(await readFile(path, 'utf8'));
+  return parseYaml(await readFile(path, 'utf8')) as unknown;
 }
 
 export interface RuleFile {

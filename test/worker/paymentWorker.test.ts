@@ -21,12 +21,12 @@ import { makeTestCatalog } from '../helpers/catalog.ts';
 
 const CONTROL_KEY = 'control-key-for-tests';
 
-async function setup(t: TestContext, workerOptions: Partial<PaymentWorkerOptions> = {}) {
+async function setup(t: TestContext, workerOptions: Partial<PaymentWorkerOptions> = {}, creators = 3) {
   const dataDir = await mkdtemp(join(tmpdir(), 'firebreak-worker-psp-'));
   const psp = await startSandboxProcess({ dataDir, seed: 'worker-tests', controlKey: CONTROL_KEY });
   const control = new SandboxControl(psp.baseUrl, CONTROL_KEY);
   const ledger = await Ledger.open({ databaseUrl: await freshDatabase() });
-  const { catalog } = makeTestCatalog(3);
+  const { catalog } = makeTestCatalog(creators);
   await ledger.seedCatalog(catalog);
   const queue = await PostgresQueue.open({ databaseUrl: await freshDatabase(), visibilityTimeoutSec: 2 });
   const registry = new Registry();
@@ -164,4 +164,71 @@ test('a provider outage opens the breaker and holds messages instead of dead-let
   for (const m of sent)
     assert.equal(await waitFor('the charge', () => s.ledgerStatus(m.checkoutId)), 'charged');
   assert.equal((await s.queue.stats()).deadLettered, 0);
+});
+
+test('many creators at once: each checkout once, per-creator commit order = acceptance order, commits batched', async (t) => {
+  const s = await setup(t, { concurrency: 32 }, 12);
+  const sent: { m: CheckoutMessage; sequence: bigint }[] = [];
+  for (let round = 0; round < 6; round++) {
+    for (const creator of s.catalog.creators) {
+      const m = await s.send({ creatorId: creator.id, amountMinor: String(1000 + round) });
+      sent.push({ m, sequence: 0n });
+    }
+  }
+  s.worker.start();
+  await waitFor(
+    'every checkout in the ledger',
+    async () => (await s.ledger.pool.query('SELECT 1 FROM checkouts')).rowCount === sent.length,
+    { timeoutMs: 60_000 },
+  );
+  await waitFor('the queue to drain', async () => {
+    const stats = await s.queue.stats();
+    return stats.visible === 0 && stats.inFlight === 0;
+  });
+  const rows = (
+    await s.ledger.pool.query<{
+      creator_id: string;
+      queue_sequence: string;
+      commit_seq: string;
+      committed_at: Date;
+    }>(
+      // Ordered by the bigint column: the text alias of the same name would sort '13' before '2'.
+      'SELECT creator_id, queue_sequence::text, commit_seq::text, committed_at FROM checkouts c ORDER BY c.commit_seq',
+    )
+  ).rows;
+  assert.equal(new Set(rows.map((r) => r.commit_seq)).size, sent.length);
+  for (const creator of s.catalog.creators) {
+    const mine = rows.filter((r) => r.creator_id === creator.id).map((r) => BigInt(r.queue_sequence));
+    assert.equal(mine.length, 6);
+    assert.deepEqual(
+      mine,
+      [...mine].sort((a, b) => (a < b ? -1 : 1)),
+      'commit order is acceptance order',
+    );
+  }
+  assert.equal((await readCaptureRecord(s.dataDir)).length, sent.length, 'one capture per checkout');
+  // Checkouts committed by one statement share its transaction's now().
+  const transactions = new Set(rows.map((r) => r.committed_at.getTime())).size;
+  assert.ok(transactions < sent.length, `${transactions} transactions for ${sent.length} checkouts`);
+});
+
+test('a checkout the ledger refuses does not hold back the others committed with it', async (t) => {
+  const s = await setup(t, { concurrency: 16 }, 6);
+  // A plan the ledger has never heard of: the ledger refuses it every time, so it ends in the DLQ.
+  const bad = await s.send({ creatorId: s.catalog.creators[0]!.id, planId: randomUUID() });
+  const good = [];
+  for (const creator of s.catalog.creators.slice(1)) good.push(await s.send({ creatorId: creator.id }));
+  s.worker.start();
+  for (const m of good)
+    assert.equal(await waitFor('the charge', () => s.ledgerStatus(m.checkoutId)), 'charged');
+  await waitFor(
+    'the refused one to be dead-lettered',
+    async () => (await s.queue.stats()).deadLettered === 1,
+    {
+      timeoutMs: 30_000,
+    },
+  );
+  assert.equal(await s.ledgerStatus(bad.checkoutId), undefined);
+  const charges = await s.ledger.pool.query('SELECT 1 FROM charges');
+  assert.equal(charges.rowCount, good.length);
 });

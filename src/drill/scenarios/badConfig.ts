@@ -83,7 +83,8 @@ interface ConfigDrillResult {
   readonly accepted: number;
   readonly settled: number;
   readonly settleMs: number | null;
-  readonly providerTimeouts: number | null;
+  /** The worker's provider breaker at the end: 0 closed, 1 open, 2 half-open (null: not scraped). */
+  readonly providerBreaker: number | null;
   readonly unbookedCaptures: number;
 }
 
@@ -208,10 +209,10 @@ async function drillConfig(
     )
       .catch(() => null)
       .finally(() => ledgerPool.end());
-    const providerTimeouts = await scrapeCounter(
+    const providerBreaker = await scrapeCounter(
       `http://127.0.0.1:${String(worker.ready.adminPort)}/metrics`,
-      'checkout_worker_provider_errors_total',
-      'transient',
+      'checkout_worker_breaker_state',
+      'dependency="provider"',
     );
     await stopAll(processes);
     const verdicts = await audit({
@@ -233,13 +234,13 @@ async function drillConfig(
       verdict: violations.length === 0 ? 'pass' : 'fail',
       summary:
         settleMs === null
-          ? `${settled}/${accepted} checkouts settled in ${SETTLE_SLO_MS / 1000}s (provider latency ${PROVIDER_LATENCY_MS} ms, ${providerTimeouts ?? '?'} provider timeouts, ${verdicts.unbookedCaptures} captured at the provider but not booked)`
+          ? `${settled}/${accepted} checkouts settled in ${SETTLE_SLO_MS / 1000}s (provider latency ${PROVIDER_LATENCY_MS} ms: captures timed out, the provider breaker ${providerBreaker === 0 ? 'stayed closed' : 'opened'}; ${verdicts.unbookedCaptures} captured at the provider but never booked)`
           : `${accepted}/${accepted} checkouts settled in ${(settleMs / 1000).toFixed(1)}s at provider latency ${PROVIDER_LATENCY_MS} ms; invariants hold`,
       violations,
       accepted,
       settled,
       settleMs,
-      providerTimeouts,
+      providerBreaker,
       unbookedCaptures: verdicts.unbookedCaptures,
     };
   } finally {
@@ -369,7 +370,7 @@ export async function runBadConfig(deps: BadConfigDeps): Promise<ScenarioResult>
       harmfulVerdict: harmful.verdict,
       harmfulSettled: harmful.settled,
       harmfulAccepted: harmful.accepted,
-      harmfulProviderTimeouts: harmful.providerTimeouts,
+      harmfulProviderBreaker: harmful.providerBreaker,
       harmfulUnbookedCaptures: harmful.unbookedCaptures,
       controlHash: controlNs.hash,
       controlVerdict: control.verdict,

@@ -1,8 +1,11 @@
 // Scenario primary-kill: SIGKILL the ledger's Postgres primary under load, the
 // write-ups' intern accident. In 'restart' mode (the embedded stack) a
 // supervisor brings the same server back after a short, seeded delay and
-// Postgres recovers from its WAL; the standby modes promote instead
-// (stack.ledgerFailover() is the seam; the report says which mode ran).
+// Postgres recovers from its WAL; with a streaming standby it is promoted
+// instead and the ledger's fault proxy re-pointed at it
+// (stack.ledgerFailover(), src/stack/ledgerFailover.ts); the report says
+// which mode ran. The probe reads only the queue after the failover: the
+// ledger's address may have changed.
 //
 // What it proves: the API never touches the ledger, so clients see no error
 // while it is down (the write-up's 480 failed requests); the worker holds its
@@ -57,7 +60,8 @@ export const primaryKillScenario: Scenario = {
       // Clients keep checking out while the ledger is down: the API must not notice.
       const sending = ctx.sendCheckouts(CHECKOUTS_DURING_FAULT);
       await new Promise((r) => setTimeout(r, downMs)); // the fault's duration, not a synchronisation wait
-      const mode = await stack.ledgerFailover();
+      const failover = await stack.ledgerFailover();
+      const mode = failover.mode;
       ctx.mark('heal', `ledger back (${mode}) after ${downMs} ms down`);
       const restartedMs = Math.round(performance.now() - killedAt);
 
@@ -112,6 +116,9 @@ export const primaryKillScenario: Scenario = {
             : `ledger primary killed (${mode} mode), down ${(restartedMs / 1000).toFixed(1)}s: first charge ${(recoveryMs / 1000).toFixed(1)}s after the kill (target ${target / 1000}s), ${during.clientVisibleErrors} client errors, ${deadLettersCaused} dead letters`,
         measurements: {
           mode,
+          // From the failover call to the primary taking writes (crash recovery, or promotion).
+          failoverMs: failover.recoveryMs,
+          timeline: failover.timeline,
           killAfterCommits,
           downMs,
           restartedMs,

@@ -39,6 +39,11 @@ export const providerOutageScenario: Scenario = {
       );
       const deadBefore = await probe.deadLetters();
       const errorsBefore = await scrapeCounter(workerMetrics(), 'checkout_worker_provider_errors_total');
+      const retriesBefore = await scrapeCounter(
+        workerMetrics(),
+        'firebreak_outbound_retries_total',
+        'dependency="provider"',
+      );
       const sending = ctx.sendCheckouts(CHECKOUTS_DURING_FAULT);
 
       const charged = async () => (await probe.counts())?.charged ?? 0;
@@ -82,6 +87,11 @@ export const providerOutageScenario: Scenario = {
         ctx.mark('recovered', `first charge ${recoveryMs} ms after the provider came back`);
       const during = await sending;
       const errorsAfter = await scrapeCounter(workerMetrics(), 'checkout_worker_provider_errors_total');
+      const retriesAfter = await scrapeCounter(
+        workerMetrics(),
+        'firebreak_outbound_retries_total',
+        'dependency="provider"',
+      );
 
       // Dead letters the outage caused: count once the drill's traffic is in and the queue has drained.
       await ctx.trafficDone;
@@ -119,7 +129,10 @@ export const providerOutageScenario: Scenario = {
           injectAfterCommits,
           chargedDuringErrors: c1 - c0,
           chargedDuringOutage: c2 - c1,
-          providerErrorsSeen: providerErrors,
+          // Messages released for redelivery after a provider error outlasted the worker's retries.
+          messagesReleasedOnProviderError: providerErrors,
+          providerRetries:
+            retriesBefore !== null && retriesAfter !== null ? retriesAfter - retriesBefore : null,
           breakerOpened: breakerPeak > 0,
           acceptedDuringFault: during.accepted,
           clientErrorsDuringFault: during.clientVisibleErrors,

@@ -9,6 +9,7 @@ import { workerKillScenario } from './workerKill.ts';
 import { providerOutageScenario } from './providerOutage.ts';
 import { retryStormScenario } from './retryStorm.ts';
 import { renewalsScenario } from './renewals.ts';
+import { cachePoisonScenario } from './cachePoison.ts';
 import type { Scenario, ScenarioNeeds } from './scenario.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -19,6 +20,7 @@ export const SCENARIOS: readonly Scenario[] = [
   kafkaOutageScenario,
   retryStormScenario,
   renewalsScenario,
+  cachePoisonScenario,
 ];
 
 export function scenarioNames(): string[] {

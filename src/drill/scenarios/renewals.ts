@@ -52,7 +52,7 @@ export const renewalsScenario: Scenario = {
         `renewals: ${before.subscriptions} subscriptions; moving the scheduler clock 40 days ahead`,
       );
       await stack.setSchedulerClockOffset(RENEWALS_CLOCK_JUMP_MS);
-      const jumped = ctx.mark('inject', 'scheduler clock +40 days');
+      const jumped = ctx.mark('note', 'scheduler clock moved 40 days ahead');
       const asOf = () => new Date(Date.now() + RENEWALS_CLOCK_JUMP_MS);
       let last: RenewalsVerdicts | undefined;
       const caughtUp = await waitFor(

@@ -101,8 +101,10 @@ export function fencePoolOnConnect(
   fence: Fence,
   known: readonly PostgresResource[] = [],
 ): NonNullable<pg.PoolConfig['onConnect']> {
-  const hook: (client: pg.ClientBase) => Promise<void> = (client) => checkConnection(fence, client, { known });
-  return hook as NonNullable<pg.PoolConfig['onConnect']>;
+  const hook: (client: pg.ClientBase) => Promise<void> = (client) =>
+    checkConnection(fence, client, { known });
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- pg-pool awaits it; only the types say void
+  return hook;
 }
 
 type Connect = (
