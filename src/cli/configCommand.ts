@@ -116,9 +116,10 @@ function validate(args: string[]): number {
   const stray = v.service === undefined && v.env === undefined ? strays(dir) : [];
   const invalid = checks.filter((c) => !c.ok).length;
   const ok = invalid === 0 && stray.length === 0;
+  const width = Math.max(...checks.map((c) => c.file.length));
   const lines = checks.map((c) =>
     c.ok
-      ? `ok       ${c.file}  ${shortHash(c.hash ?? '')}`
+      ? `ok       ${c.file.padEnd(width)}  ${shortHash(c.hash ?? '')}`
       : [`INVALID  ${c.file}`, ...(c.problems ?? []).map((p) => `         ${formatProblem(p)}`)].join('\n'),
   );
   lines.push(...stray.map((p) => `STRAY    ${formatProblem(p)}`));

@@ -4,6 +4,12 @@ import { drillResultJson, formatDrillReport } from '../drill/report.ts';
 import { sendNotification, sendPage, writeReports, type ReportFiles } from '../drill/publish.ts';
 import { SCENARIOS, selectScenarios } from '../drill/scenarios/registry.ts';
 import { fbError } from '../errors/index.ts';
+import { DEFAULT_STATE_FILE, DRILL_RECORD_COMMAND, recordDrillResult } from '../config/drillRecords.ts';
+import { resolve } from 'node:path';
+import { environmentName } from '../config/fields.ts';
+import { loadNamespace } from '../config/namespace.ts';
+import { oneLineSummary } from '../drill/publish.ts';
+import type { DrillResult } from '../drill/runDrill.ts';
 import { flag, intFlag, parseFlags, rateFlag } from './args.ts';
 
 const SCENARIO_HELP = SCENARIOS.map(
@@ -22,6 +28,11 @@ export const DRILL_HELP = `firebreak drill [flags]
   --scenario NAME      also run a fault scenario alongside the traffic (repeatable,
                        or comma-separated; "all" runs every one):
 ${SCENARIO_HELP}
+  --config ENV         run the services with their config namespaces for ENV
+                       (config/<service>/ENV.yaml) and record the verdict per
+                       namespace content hash: the proof "firebreak config
+                       promote" asks for
+  --state FILE         where --config records go (default .firebreak/drill-records.jsonl)
   --recovery-slo S     seconds a scenario may take to recover before the drill fails
                        and pages (default ${DEFAULT_DRILL_OPTIONS.recoverySloSec})
   --report-dir DIR     where the run's journal.json, summary.md and report.html go
@@ -48,6 +59,8 @@ export async function drillCommand(args: string[]): Promise<number> {
     'settle-timeout': { type: 'string' },
     scenario: { type: 'string', multiple: true },
     'recovery-slo': { type: 'string' },
+    config: { type: 'string' },
+    state: { type: 'string' },
     'report-dir': { type: 'string' },
     'page-url': { type: 'string' },
     'notify-url': { type: 'string' },
@@ -79,6 +92,7 @@ export async function drillCommand(args: string[]): Promise<number> {
         .optional(),
       v['recovery-slo'],
     ) ?? d.recoverySloSec;
+  const configEnv = flag('config', environmentName.optional(), v.config);
   const reportDir = flag('report-dir', z.string().min(1).default('firebreak-reports'), v['report-dir']);
   const pageUrl = flag('page-url', httpUrl.optional(), v['page-url']);
   const notifyUrl = flag('notify-url', httpUrl.optional(), v['notify-url']);
@@ -107,6 +121,7 @@ export async function drillCommand(args: string[]): Promise<number> {
       providerFaults: { ...d.providerFaults, declineRate, errorRate },
       scenarios: scenarioNames,
       recoverySloSec,
+      ...(configEnv !== undefined ? { configEnv } : {}),
       keepWorkDir: v.keep ?? false,
       progress: (line) => process.stderr.write(`${line}\n`),
       signal: controller.signal,
@@ -119,6 +134,8 @@ export async function drillCommand(args: string[]): Promise<number> {
       say(`could not write the report to ${reportDir}: ${(err as Error).message}`);
     }
     process.stdout.write(v.json ? `${drillResultJson(result)}\n` : formatDrillReport(result));
+    if (result.config)
+      await recordConfigDrill(result, say, v.state === undefined ? DEFAULT_STATE_FILE : resolve(v.state));
     if (files) say(`report: ${files.html}\nsummary: ${files.markdown}\njournal: ${files.journal}`);
     // Telling people never changes the verdict; a failure to tell them is said loudly.
     if (pageUrl !== undefined && result.verdict === 'fail') {
@@ -133,8 +150,56 @@ export async function drillCommand(args: string[]): Promise<number> {
       );
     }
     return controller.signal.aborted ? 130 : result.verdict === 'pass' ? 0 : 1;
+  } catch (err) {
+    if (!controller.signal.aborted) throw err;
+    // runDrill rejects on Ctrl-C only after healing every scenario and stopping the stack.
+    process.stderr.write(
+      v.keep
+        ? 'interrupted: faults healed, stack stopped (work directory kept)\n'
+        : 'interrupted: faults healed, stack stopped and its files removed\n',
+    );
+    // The abandoned run's waits (clients' retries, a scenario's polls) have nothing left
+    // to act on: leave now rather than wait out their timers. stderr is synchronous on
+    // Linux for pipes and terminals, so nothing written above is lost.
+    process.exit(130);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * Records the verdict for each namespace the drill ran with — unless its file
+ * changed while the drill ran, in which case the result proves nothing about
+ * what is in the file now.
+ */
+async function recordConfigDrill(
+  result: DrillResult,
+  say: (line: string) => void,
+  stateFile: string,
+): Promise<void> {
+  if (!result.config) return;
+  for (const [service, ran] of Object.entries(result.config.services)) {
+    const now = loadNamespace(ran.file);
+    if (now.hash !== ran.hash) {
+      say(
+        `not recorded for ${service}: ${ran.file} changed during the drill (${ran.hash} ran, ${now.hash} is there now)`,
+      );
+      continue;
+    }
+    await recordDrillResult(
+      {
+        config: now,
+        verdict: result.verdict,
+        seed: result.seed,
+        drill: DRILL_RECORD_COMMAND.replace('staging', result.config.env),
+        summary: oneLineSummary(result),
+        violations: result.violations.slice(0, 50),
+      },
+      { stateFile },
+    );
+    say(
+      `recorded a ${result.verdict === 'pass' ? 'passing' : 'FAILED'} ${result.config.env} drill for ${service} ${ran.hash}`,
+    );
   }
 }

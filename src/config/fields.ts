@@ -11,12 +11,14 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 /** A whole number in [min, max]; `unit` is appended to the bounds in messages ("ms", "connections"). */
 export function wholeNumber(min: number, max: number, unit = '') {
-  const u = unit ? ` ${unit}` : '';
+  // "at least 1 connection", "at most 100 connections"; units like "ms" and "s" never change.
+  const u = (n: number) =>
+    unit === '' ? '' : ` ${n === 1 && unit.length > 2 && unit.endsWith('s') ? unit.slice(0, -1) : unit}`;
   return z
-    .number({ error: `must be a number from ${min} to ${max}${u}` })
-    .int({ error: `must be a whole number from ${min} to ${max}${u}` })
-    .min(min, { error: `must be at least ${min}${u}` })
-    .max(max, { error: `must be at most ${max}${u}` });
+    .number({ error: `must be a number from ${min} to ${max}${u(max)}` })
+    .int({ error: `must be a whole number from ${min} to ${max}${u(max)}` })
+    .min(min, { error: `must be at least ${min}${u(min)}` })
+    .max(max, { error: `must be at most ${max}${u(max)}` });
 }
 
 export const logLevel = z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` });

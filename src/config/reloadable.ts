@@ -106,12 +106,14 @@ export interface ReloadableOptions<C, R, D> {
 /** Editors save in bursts (write, rename, chmod): one reload per burst. */
 export const DEFAULT_RELOAD_DEBOUNCE_MS = 250;
 
+const RELOADS_METRIC = 'firebreak_config_reloads_total';
+const INFO_METRIC = 'firebreak_config_info';
+
 function counter(registry: Registry): Counter<'service' | 'result'> {
-  const name = 'firebreak_config_reloads_total';
   return (
-    (registry.getSingleMetric(name) as Counter<'service' | 'result'> | undefined) ??
+    (registry.getSingleMetric(RELOADS_METRIC) as Counter<'service' | 'result'> | undefined) ??
     new Counter({
-      name,
+      name: 'firebreak_config_reloads_total',
       help: 'Config reloads by outcome: applied, unchanged, invalid, restart_required, verify_failed.',
       labelNames: ['service', 'result'],
       registers: [registry],
@@ -120,11 +122,10 @@ function counter(registry: Registry): Counter<'service' | 'result'> {
 }
 
 function infoGauge(registry: Registry): Gauge<'service' | 'env' | 'hash'> {
-  const name = 'firebreak_config_info';
   return (
-    (registry.getSingleMetric(name) as Gauge<'service' | 'env' | 'hash'> | undefined) ??
+    (registry.getSingleMetric(INFO_METRIC) as Gauge<'service' | 'env' | 'hash'> | undefined) ??
     new Gauge({
-      name,
+      name: 'firebreak_config_info',
       help: 'The config namespace in force: 1 for its content hash.',
       labelNames: ['service', 'env', 'hash'],
       registers: [registry],

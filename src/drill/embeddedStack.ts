@@ -17,6 +17,7 @@ import { PostgresServer } from '../stack/postgresServer.ts';
 import { RedisServer } from '../stack/redisServer.ts';
 import { ServiceProcess } from '../stack/serviceProcess.ts';
 import { fbError } from '../errors/index.ts';
+import { SERVICE_SPECS, isServiceName, type ServiceName } from '../config/services/index.ts';
 import type { SeededRandom } from '../util/seededRandom.ts';
 import type { PublishedEvent } from '../eventBus/EventBus.ts';
 import { readEventFile } from '../eventBus/FileEventBus.ts';
@@ -25,6 +26,7 @@ import { FaultProxy, urlThroughProxy } from '../faults/faultProxy.ts';
 import { degradeToAsync, startStandby } from '../stack/streamingStandby.ts';
 import { failOverLedger, type LedgerFailoverResult } from '../stack/ledgerFailover.ts';
 import { stampDatabase } from '../stack/environmentStamp.ts';
+import { Fence, isRefusal, parseResourceUrl, refusalError, stampedBy } from '../guardrails/fence/index.ts';
 import type { DrillCatalog } from './drillCatalog.ts';
 
 export interface ProviderFaults {
@@ -47,13 +49,22 @@ export interface EmbeddedStackOptions {
   readonly eventBus?: 'auto' | 'kafka' | 'file';
   /** Start a Redis server (Debian's redis-server) and give the API its URL (REDIS_URL) for cached reads. */
   readonly redis?: boolean;
+  /**
+   * Config namespace files (config/<service>/<env>.yaml) to run services
+   * with: each named service gets FIREBREAK_CONFIG and none of the stack's
+   * own tunable variables, so it runs exactly the file's tunables.
+   */
+  readonly configFiles?: Readonly<Partial<Record<ServiceName, string>>>;
   readonly onProgress?: (message: string) => void;
   // --- the disposable stack (src/stack, `firebreak up`) ---
   /** Run the ledger with a synchronous streaming standby; failoverMode becomes 'standby'. */
   readonly ledgerStandby?: boolean;
   /** Where the Postgres servers' directories go (default: the OS temp directory). */
   readonly serverParentDir?: string;
-  /** Stamp both databases for this environment and run every service as it (FIREBREAK_ENV). */
+  /**
+   * Stamp the databases, Redis and Kafka for this environment and run every service as it
+   * (FIREBREAK_ENV). Default 'staging': a drill is staging burning, and the fence proves it stays there.
+   */
   readonly environment?: string;
   /** Boot from restored data directories (src/stack/snapshot) instead of empty servers. */
   readonly restore?: RestoredStores;
@@ -74,6 +85,7 @@ const PORT_ENV: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   relay: { adminPort: 'RELAY_ADMIN_PORT' },
   worker: { adminPort: 'WORKER_ADMIN_PORT' },
   scheduler: { adminPort: 'SCHEDULER_ADMIN_PORT' },
+  reconciler: { adminPort: 'RECONCILER_ADMIN_PORT' },
 };
 
 const entry = (path: string) => fileURLToPath(new URL(path, import.meta.url));
@@ -105,6 +117,8 @@ export class EmbeddedStack {
   api: ServiceProcess | undefined;
   worker: ServiceProcess | undefined;
   scheduler: ServiceProcess | undefined;
+  /** Compares the ledger with the provider's record and restores rewritten rows (src/reconcile). */
+  reconciler: ServiceProcess | undefined;
   readonly schedulerClockKey: string;
   /**
    * How the ledger survives its primary dying: 'restart' (crash recovery of
@@ -163,13 +177,17 @@ export class EmbeddedStack {
       server('ledger', o.restore?.ledgerRoot),
       server('queue', o.restore?.queueRoot),
     ]);
-    this.ledgerUrl = o.restore ? this.ledgerServer.url('ledger') : await this.ledgerServer.createDatabase('ledger');
+    this.ledgerUrl = o.restore
+      ? this.ledgerServer.url('ledger')
+      : await this.ledgerServer.createDatabase('ledger');
     this.ledgerProxy = await FaultProxy.start({
       name: 'ledger',
       upstream: { host: '127.0.0.1', port: this.ledgerServer.port },
     });
     this.serviceLedgerUrl = urlThroughProxy(this.ledgerUrl, this.ledgerProxy.address);
-    this.queueUrl = o.restore ? this.queueServer.url('queue') : await this.queueServer.createDatabase('queue');
+    this.queueUrl = o.restore
+      ? this.queueServer.url('queue')
+      : await this.queueServer.createDatabase('queue');
     await o.restore?.verify(this);
 
     this.progress('migrating the ledger and queue databases, seeding the catalog');
@@ -179,12 +197,15 @@ export class EmbeddedStack {
     await queue.close();
     const intake = await PostgresIntake.open({ databaseUrl: this.queueUrl });
     await intake.close();
-    if (o.environment) {
-      this.progress(`stamping the ledger and queue databases for environment ${o.environment}`);
+    if (this.environment) {
+      this.progress(`stamping the ledger and queue databases for environment ${this.environment}`);
       for (const url of [this.ledgerUrl, this.queueUrl]) {
-        const stamp = await stampDatabase(url, o.environment);
-        if (stamp !== o.environment)
-          throw fbError('FB_ENV_MISMATCH', `${new URL(url).pathname.slice(1)} database is stamped ${stamp}, not ${o.environment}`);
+        const stamp = await stampDatabase(url, this.environment);
+        if (stamp !== this.environment)
+          throw fbError(
+            'FB_ENV_MISMATCH',
+            `${new URL(url).pathname.slice(1)} database is stamped ${stamp}, not ${this.environment}`,
+          );
       }
     }
     if (o.ledgerStandby) await this.startLedgerStandby();
@@ -202,10 +223,12 @@ export class EmbeddedStack {
       this.progress('starting Redis (cache)');
       this.redisServer = await RedisServer.start({ name: 'cache' });
       this.redisUrl = this.redisServer.url();
+      await this.stampForEnvironment(this.redisUrl);
     }
     if (this.eventBusMode === 'kafka') {
       this.progress('starting the Kafka peer (librdkafka mock cluster via kcat)');
       this.kafka = await KcatMockCluster.start({ logFile: join(o.workDir, 'kafka.log') });
+      await this.stampForEnvironment(`kafka://${this.kafka.bootstrap}`);
     } else {
       this.progress(`events go to the file sink ${this.eventFile} (kcat is not on the PATH)`);
     }
@@ -236,7 +259,20 @@ export class EmbeddedStack {
       SCHEDULER_INTERVAL_MS: '500',
       SCHEDULER_CLOCK_CONTROL_KEY: this.schedulerClockKey,
     });
-    await Promise.all([this.worker.start(), this.scheduler.start()]);
+    this.reconciler = this.service('reconciler', '../reconcile/main.ts', {
+      LEDGER_DATABASE_URL: this.serviceLedgerUrl,
+      PSP_URL: this.pspUrl,
+      // The sandbox's reads are behind its control key, as a real provider's are behind its API key.
+      PSP_READ_KEY: this.pspControlKey,
+      // A drill measures time to detection in seconds; production passes every minute.
+      RECONCILER_INTERVAL_MS: '1000',
+    });
+    await Promise.all([this.worker.start(), this.scheduler.start(), this.reconciler.start()]);
+  }
+
+  /** The reconciler's admin listener (/metrics: ledger_tampering_detected_total). */
+  get reconcilerAdminUrl(): string {
+    return `http://127.0.0.1:${String(this.reconciler?.ready.adminPort)}`;
   }
 
   workerEnv(): Record<string, string> {
@@ -271,10 +307,33 @@ export class EmbeddedStack {
       : readEventFile(this.eventFile, this.eventTopic);
   }
 
-  private service(name: string, path: string, env: Record<string, string>): ServiceProcess {
-    const fence: Record<string, string> = this.options.environment
-      ? { FIREBREAK_ENV: this.options.environment, FIREBREAK_ADOPT: '1' }
+  /** The environment the stack's resources are stamped for and its services run as. */
+  get environment(): string {
+    return this.options.environment ?? 'staging';
+  }
+
+  /** Stamps a Redis or Kafka the stack started, as provisioning does (src/guardrails/fence). */
+  private async stampForEnvironment(url: string): Promise<void> {
+    const verdict = await new Fence({ env: this.environment, stampedBy: stampedBy('firebreak stack') }).stamp(
+      parseResourceUrl(url),
+    );
+    if (isRefusal(verdict)) throw refusalError(verdict);
+  }
+
+  private service(name: string, path: string, stackEnv: Record<string, string>): ServiceProcess {
+    const fence: Record<string, string> = this.environment
+      ? { FIREBREAK_ENV: this.environment, FIREBREAK_ADOPT: '1' }
       : {};
+    const configFile = isServiceName(name) ? this.options.configFiles?.[name] : undefined;
+    let env = stackEnv;
+    if (configFile !== undefined && isServiceName(name)) {
+      // The file's tunables win: the stack's own tunable settings are dropped, not layered.
+      const tunables = new Set(
+        SERVICE_SPECS[name].envVars.filter((b) => b.path[0] === 'tunables').map((b) => b.env),
+      );
+      env = Object.fromEntries(Object.entries(stackEnv).filter(([k]) => !tunables.has(k)));
+      env.FIREBREAK_CONFIG = configFile;
+    }
     const svc = new ServiceProcess({
       name,
       entry: entry(path),

@@ -20,6 +20,10 @@ import { EmbeddedStack, type ProviderFaults } from './embeddedStack.ts';
 import { planTraffic, sendTraffic, type TrafficResult } from './traffic.ts';
 import { RunJournal, type TimelineMark, type TimelineSample } from './journal.ts';
 import { firstCommitAfter } from './recovery.ts';
+import { DEFAULT_CONFIG_DIR, namespaceFile } from '../config/drillRecords.ts';
+import type { EnvironmentName } from '../config/fields.ts';
+import { loadNamespace } from '../config/namespace.ts';
+import { SERVICES, type ServiceName } from '../config/services/index.ts';
 import { drillVerdict } from './verdict.ts';
 import { combinedNeeds, selectScenarios } from './scenarios/registry.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from './scenarios/scenario.ts';
@@ -36,6 +40,13 @@ export interface DrillOptions {
   readonly providerFaults: ProviderFaults;
   /** Scenario names (src/drill/scenarios/registry.ts) run alongside the traffic; empty for the plain drill. */
   readonly scenarios: readonly string[];
+  /**
+   * Run the services with their config namespaces of this environment
+   * (config/<service>/<env>.yaml) instead of the drill's built-in settings;
+   * the result names each namespace's content hash, which is what promotion
+   * asks a passing drill for.
+   */
+  readonly configEnv?: EnvironmentName;
   /** A scenario whose recovery takes longer than this fails the drill (and pages). */
   readonly recoverySloSec: number;
   readonly keepWorkDir: boolean;
@@ -97,6 +108,11 @@ export interface DrillResult {
   };
   readonly providerFaults: ProviderFaults;
   readonly recoverySloSec: number;
+  /** The config namespaces the services ran with (--config), or null for the drill's built-in settings. */
+  readonly config: {
+    readonly env: EnvironmentName;
+    readonly services: Readonly<Record<ServiceName, { readonly file: string; readonly hash: string }>>;
+  } | null;
   /** One entry per scenario run, by name. */
   readonly scenarios: Readonly<Record<string, ScenarioResult>>;
   readonly violations: string[];
@@ -210,6 +226,20 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
   const planned = planTraffic(rng, drillCatalog, o.checkouts);
   const scenarios = selectScenarios(o.scenarios);
   const needs = combinedNeeds(scenarios);
+  // Every namespace must validate before anything starts (FB_CONFIG_INVALID names the file, line and key).
+  const config =
+    o.configEnv === undefined
+      ? null
+      : {
+          env: o.configEnv,
+          services: Object.fromEntries(
+            SERVICES.map((service) => {
+              const file = namespaceFile(DEFAULT_CONFIG_DIR, service, o.configEnv!);
+              return [service, { file, hash: loadNamespace(file, { service, env: o.configEnv }).hash }];
+            }),
+          ) as Record<ServiceName, { file: string; hash: string }>,
+        };
+  if (config) say(`config: the ${config.env} namespaces of ${SERVICES.join(', ')}`);
   const workDir = await mkdtemp(join(tmpdir(), 'firebreak-drill-'));
   say(`seed ${o.seed}: ${o.checkouts} checkouts over ${o.creators} creators; work dir ${workDir}`);
   if (scenarios.length > 0) say(`scenarios: ${scenarios.map((s) => s.name).join(', ')}`);
@@ -225,17 +255,24 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     providerFaults: o.providerFaults,
     ...(needs.kafka ? { eventBus: 'kafka' as const } : {}),
     redis: needs.redis,
+    ...(config
+      ? { configFiles: Object.fromEntries(SERVICES.map((svc) => [svc, config.services[svc].file])) }
+      : {}),
     onProgress: say,
   });
   const contexts = new Map<Scenario, ScenarioContext>();
-  // Ctrl-C: every scenario's heal runs before the stack goes (a fault must never outlive the drill).
-  const onAbort = () =>
-    void (async () => {
-      await Promise.allSettled(scenarios.map(async (s) => s.heal?.(contexts.get(s)!)));
-      await stack.stop({ keepWorkDir: o.keepWorkDir });
-    })();
-  o.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
+  // Ctrl-C: stop waiting on the run at once (its traffic, scenarios and settle
+  // waits may take minutes); the finally below heals every scenario before the
+  // stack goes (a fault must never outlive the drill), then stops the stack.
+  // The abandoned run's remaining work fails against the stopped stack; the
+  // CLI exits without waiting for it (src/cli/drillCommand.ts).
+  let onAbort = () => {};
+  const interrupted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new Error('the drill was interrupted', { cause: o.signal?.reason }));
+  });
+  if (o.signal?.aborted) onAbort();
+  else o.signal?.addEventListener('abort', onAbort, { once: true });
+  const run = async (): Promise<DrillResult> => {
     const bootMs = performance.now() - t0;
     say(`stack up in ${(bootMs / 1000).toFixed(1)}s: api ${stack.apiUrl}, provider ${stack.pspUrl}`);
 
@@ -439,15 +476,34 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       },
       providerFaults: o.providerFaults,
       recoverySloSec: o.recoverySloSec,
+      config,
       scenarios: scenarioResults,
       violations,
       timeline: { marks: journal.marks, samples: journal.samples },
       versions: { node: process.version, postgres: postgresVersion },
       workDir: o.keepWorkDir ? workDir : null,
     };
+  };
+  try {
+    return await Promise.race([run(), interrupted]);
   } finally {
     await journal.stopSampling();
     o.signal?.removeEventListener('abort', onAbort);
+    if (o.signal?.aborted) {
+      const healed = await Promise.allSettled(
+        scenarios.map(async (s) => {
+          const ctx = contexts.get(s);
+          if (ctx) await s.heal?.(ctx);
+        }),
+      );
+      healed.forEach((h, i) =>
+        say(
+          h.status === 'fulfilled'
+            ? `interrupted: ${scenarios[i]!.name} healed`
+            : `interrupted: healing ${scenarios[i]!.name} failed: ${(h.reason as Error)?.message ?? String(h.reason)}`,
+        ),
+      );
+    }
     say(
       o.keepWorkDir ? `stopping the stack (keeping ${workDir})` : 'stopping the stack and removing its files',
     );

@@ -66,8 +66,8 @@ const PRUNE_EVERY_SENDS = 500;
 const PRUNE_BATCH = 1_000;
 /**
  * Concurrent delete() calls go out as one statement (a worker deletes a whole
- * batch of settled messages at once), at most this many messages in it, and at
- * most DELETE_BATCHES_IN_FLIGHT such statements at a time.
+ * batch of settled messages at once), at most this many messages in it, and
+ * one such statement at a time: deletes that arrive while it runs make the next.
  */
 const MAX_DELETE_BATCH = 100;
 const DELETE_BATCHES_IN_FLIGHT = 1;

@@ -10,5 +10,12 @@ export {
   ProviderReadError,
   type ProviderResult,
 } from './providerRecord.ts';
-export { evaluate, providerKeyOf, DISCREPANCY_KINDS, REPAIRABLE_KINDS, UNREPAIRABLE_KINDS } from './truth.ts';
-export type { DiscrepancyKind, LedgerState, TrueState } from './truth.ts';
+export {
+  evaluate,
+  journalOf,
+  providerKeyOf,
+  DISCREPANCY_KINDS,
+  REPAIRABLE_KINDS,
+  UNREPAIRABLE_KINDS,
+} from './truth.ts';
+export type { DiscrepancyKind, FxRateOf, LedgerState, TrueState } from './truth.ts';

@@ -214,7 +214,7 @@ test('the API reloads its queue pool under load without a failed request, and re
     assert.equal(s3.lastReloadError?.code, 'FB_CONFIG_INVALID');
     assert.match(
       s3.lastReloadError?.message ?? '',
-      /staging\.yaml:\d+:10: tunables\.queuePool\.max: must be at least 1 connections \(got 0\)/,
+      /staging\.yaml:\d+:10: tunables\.queuePool\.max: must be at least 1 connection \(got 0\)/,
     );
     assert.equal(s3.hash, secondHash);
 

@@ -8,7 +8,13 @@
 //
 // Ctrl-C in a terminal signals the whole foreground process group, not just
 // the CLI: the test starts the CLI as its own group and signals the group, so
-// the postmasters and services receive SIGINT as well, as they would.
+// the postmasters and services receive SIGINT as well, as they would. A
+// `kill -INT` of the CLI alone (a supervisor, a CI runner) is covered too:
+// then the drill's own clean-up has to stop every process.
+//
+// Each test has a generous timeout as a hang guard, not a timing target: before
+// the drill stopped waiting on an interrupted run, Ctrl-C took over six minutes
+// (the settle and drain waits ran out on a stopped stack) and exited 1.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -95,7 +101,10 @@ async function stillRunning(p: ProcInfo): Promise<boolean> {
 async function interruptDrill(
   args: string[],
   ready: RegExp,
-  beforeInterrupt?: (tree: ProcInfo[]) => Promise<void>,
+  {
+    target = 'group',
+    beforeInterrupt,
+  }: { target?: 'group' | 'process'; beforeInterrupt?: (tree: ProcInfo[]) => Promise<void> } = {},
 ) {
   const ownTmp = await mkdtemp(join(tmpdir(), 'drill-interrupt-'));
   await chmod(ownTmp, 0o777); // the Postgres servers run as the "postgres" user when we are root
@@ -123,7 +132,7 @@ async function interruptDrill(
     assert.equal(child.exitCode, null, `the drill ended before it could be interrupted:\n${stderr}`);
     tree = await descendants(child.pid!);
     await beforeInterrupt?.(tree);
-    process.kill(-child.pid!, 'SIGINT');
+    process.kill(target === 'group' ? -child.pid! : child.pid!, 'SIGINT');
     const [code, signal] = await exited;
     return { code, signal, stderr, stdout, tree, ownTmp, reports };
   } finally {
@@ -156,7 +165,9 @@ async function assertCleanedUp(r: Awaited<ReturnType<typeof interruptDrill>>) {
   }
 }
 
-test('Ctrl-C while traffic flows: exit 130, every process gone, TMPDIR empty', async () => {
+const HANG_GUARD = { timeout: 240_000 };
+
+test('Ctrl-C while traffic flows: exit 130, every process gone, TMPDIR empty', HANG_GUARD, async () => {
   const r = await interruptDrill(
     ['--checkouts', '2000', '--creators', '10', '--seed', 'interrupt'],
     /traffic: \d+\/2000 sent/,
@@ -170,22 +181,46 @@ test('Ctrl-C while traffic flows: exit 130, every process gone, TMPDIR empty', a
 });
 
 test(
-  'Ctrl-C during kafka-outage (broker stopped with SIGSTOP): heal runs, no stopped process is left',
-  { skip: skipWithoutKcat },
+  'kill -INT of the CLI alone (no signal to its children): the drill stops every process itself',
+  HANG_GUARD,
   async () => {
-    let kcat: ProcInfo | undefined;
+    const r = await interruptDrill(
+      ['--checkouts', '2000', '--creators', '10', '--seed', 'interrupt-cli-only'],
+      /traffic: \d+\/2000 sent/,
+      { target: 'process' },
+    );
+    assert.ok(r.tree.length >= 7, `the stack's processes were running: ${r.tree.length}`);
+    await assertCleanedUp(r);
+  },
+);
+
+test(
+  'Ctrl-C during kafka-outage (broker stopped with SIGSTOP): heal runs before the stack stops, no stopped process is left',
+  { ...HANG_GUARD, skip: skipWithoutKcat },
+  async () => {
     const r = await interruptDrill(
       ['--checkouts', '2000', '--creators', '10', '--seed', 'interrupt-kafka', '--scenario', 'kafka-outage'],
       /kafka-outage: inject/,
-      async (tree) => {
-        kcat = tree.find((p) => /^kcat /.test(p.command));
-        assert.ok(kcat, 'the Kafka peer (kcat) was running');
-        await waitFor('the broker to be stopped', async () => (await procInfo(kcat!.pid))?.state === 'T', {
-          timeoutMs: 10_000,
-        });
+      {
+        beforeInterrupt: async (tree) => {
+          const kcat = tree.find((p) => /^kcat /.test(p.command));
+          assert.ok(kcat, 'the Kafka peer (kcat) was running');
+          await waitFor(
+            'the broker to be stopped (SIGSTOP)',
+            async () => (await procInfo(kcat.pid))?.state === 'T',
+            {
+              timeoutMs: 10_000,
+            },
+          );
+        },
       },
     );
-    assert.match(r.stderr, /kafka-outage: heal/, 'the scenario healed the broker');
+    const healed = r.stderr.indexOf('interrupted: kafka-outage healed');
+    assert.ok(healed >= 0, `the scenario's heal ran:\n${r.stderr}`);
+    assert.ok(
+      healed < r.stderr.indexOf('stopping the stack and removing its files'),
+      'it healed before the stack was stopped',
+    );
     await assertCleanedUp(r);
   },
 );

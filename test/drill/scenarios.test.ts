@@ -175,3 +175,59 @@ test('--page-url without a routing key is a usage error before anything starts',
     /^FB_USAGE: --page-url needs a PagerDuty routing key: set FIREBREAK_PAGERDUTY_ROUTING_KEY/,
   );
 });
+
+test('drill --config staging runs the services on their staging namespaces and records the proof promote asks for', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'firebreak-config-drill-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const state = join(dir, 'records.jsonl');
+  const promote = (stateFile: string) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [CLI, 'config', 'promote', '--service', 'worker', '--to', 'prod', '--dry-run', '--state', stateFile],
+        (err, stdout, stderr) =>
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+      );
+    });
+  // Before any drill: refused, and told what to run.
+  const refused = await promote(state);
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /firebreak drill --config staging/);
+
+  const r = await drill([
+    '--json',
+    '--checkouts',
+    '40',
+    '--creators',
+    '4',
+    '--seed',
+    'cfg',
+    '--config',
+    'staging',
+    '--state',
+    state,
+  ]);
+  assert.equal(r.code, 0, r.stderr.slice(-3000));
+  const result = JSON.parse(r.stdout) as {
+    config: { env: string; services: Record<string, { hash: string }> };
+  };
+  assert.equal(result.config.env, 'staging');
+  const records = (await readFile(state, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { service: string; hash: string; verdict: string; env: string });
+  assert.deepEqual(records.map((x) => x.service).sort(), ['api', 'relay', 'scheduler', 'worker']);
+  for (const rec of records) {
+    assert.equal(rec.verdict, 'pass');
+    assert.equal(rec.env, 'staging');
+    assert.equal(rec.hash, result.config.services[rec.service]?.hash);
+  }
+  const allowed = await promote(state);
+  assert.equal(allowed.code, 0, allowed.stderr);
+});
+
+test('drill --config with an unknown environment is a usage error', async () => {
+  const r = await drill(['--config', 'production']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^FB_USAGE: --config: must be one of staging, prod/);
+});

@@ -50,6 +50,7 @@ export function sampleDrillResult(over: Partial<DrillResult> = {}): DrillResult 
     durationsMs: { boot: 3_000, traffic: 20_000, settle: 1_000, total: 25_000 },
     providerFaults: { declineRate: 0.08, errorRate: 0.05, errorAfterCaptureRate: 0.02, latencyMs: 0 },
     recoverySloSec: 300,
+    config: null,
     scenarios: {
       'primary-kill': {
         verdict: 'pass',

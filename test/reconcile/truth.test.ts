@@ -36,7 +36,10 @@ function captured(amountMinor: bigint, currency: 'USD' | 'EUR' | 'JPY'): Provide
 
 /** The rows the worker writes for a provider result. */
 function consistent(p: ProviderResult): LedgerState {
-  const usd = p.status === 'captured' ? toUsdMinor(p.amountMinor, p.currency as 'USD', fxRateOf('fx-1', p.currency)!) : 0n;
+  const usd =
+    p.status === 'captured'
+      ? toUsdMinor(p.amountMinor, p.currency as 'USD', fxRateOf('fx-1', p.currency)!)
+      : 0n;
   return {
     checkout: {
       id: CHECKOUT,
@@ -94,11 +97,16 @@ const MUTATIONS: Record<string, Mutation> = {
   customer: (s) => ({ ...s, checkout: { ...s.checkout, customerRef: 'cus_evil' } }),
   chargeAmount: (s) => ({ ...s, charge: { ...s.charge!, amountMinor: s.charge!.amountMinor - 1n } }),
   chargeUsd: (s) => ({ ...s, charge: { ...s.charge!, usdMinor: s.charge!.usdMinor + 1n } }),
-  chargeCurrency: (s) => ({ ...s, charge: { ...s.charge!, currency: s.charge!.currency === 'USD' ? 'EUR' : 'USD' } }),
+  chargeCurrency: (s) => ({
+    ...s,
+    charge: { ...s.charge!, currency: s.charge!.currency === 'USD' ? 'EUR' : 'USD' },
+  }),
   chargeCapture: (s) => ({ ...s, charge: { ...s.charge!, providerCaptureId: 'cap_other' } }),
   creditLeg: (s) => ({
     ...s,
-    entries: s.entries.map((e) => (e.creditUsdMinor > 0n ? { ...e, creditUsdMinor: e.creditUsdMinor + 1n } : e)),
+    entries: s.entries.map((e) =>
+      e.creditUsdMinor > 0n ? { ...e, creditUsdMinor: e.creditUsdMinor + 1n } : e,
+    ),
   }),
   bothLegs: (s) => ({
     ...s,
@@ -109,8 +117,17 @@ const MUTATIONS: Record<string, Mutation> = {
     })),
   }),
   legDeleted: (s) => ({ ...s, entries: s.entries.slice(1) }),
-  legAdded: (s) => ({ ...s, entries: [...s.entries, { account: 'creator_payable', creatorId: CREATOR, debitUsdMinor: 5n, creditUsdMinor: 0n }] }),
-  payee: (s) => ({ ...s, entries: s.entries.map((e) => (e.creatorId ? { ...e, creatorId: 'someone-else' } : e)) }),
+  legAdded: (s) => ({
+    ...s,
+    entries: [
+      ...s.entries,
+      { account: 'creator_payable', creatorId: CREATOR, debitUsdMinor: 5n, creditUsdMinor: 0n },
+    ],
+  }),
+  payee: (s) => ({
+    ...s,
+    entries: s.entries.map((e) => (e.creatorId ? { ...e, creatorId: 'someone-else' } : e)),
+  }),
   transactionGone: (s) => ({ ...s, transactionId: null, entries: [] }),
 };
 

@@ -90,8 +90,12 @@ export function dbLatencyScenario(fixed?: DbLatencyOptions): Scenario {
         );
         const deadBefore = await probe.deadLetters();
         // A round trip on the services' path (through the proxy), median of three.
-        const rtt = async () =>
-          median(await Promise.all([0, 1, 2].map(() => PipelineProbe.roundTripMs(stack.serviceLedgerUrl))));
+        // Null when the ledger could not be reached at all (another scenario may have killed it).
+        const oneRtt = () => PipelineProbe.roundTripMs(stack.serviceLedgerUrl).catch(() => null);
+        const rtt = async () => {
+          const ms = (await Promise.all([0, 1, 2].map(oneRtt))).filter((x): x is number => x !== null);
+          return ms.length > 0 ? median(ms) : null;
+        };
 
         // Before: commits per second with the same offered load as during.
         const rttBefore = await rtt();
@@ -108,12 +112,9 @@ export function dbLatencyScenario(fixed?: DbLatencyOptions): Scenario {
           `+${options.latencyMs} ms ±${options.jitterMs} on every service connection to the ledger for ${(faultMs / 1000).toFixed(1)}s`,
         );
         let during: Awaited<ReturnType<typeof window>>;
-        let rttDuring: number;
+        let rttDuring: number | null;
         try {
-          [rttDuring, during] = await Promise.all([
-            PipelineProbe.roundTripMs(stack.serviceLedgerUrl),
-            window(ctx, probe, faultMs),
-          ]);
+          [rttDuring, during] = await Promise.all([oneRtt(), window(ctx, probe, faultMs)]);
         } finally {
           proxy.heal();
         }
@@ -132,11 +133,13 @@ export function dbLatencyScenario(fixed?: DbLatencyOptions): Scenario {
           before.clientVisibleErrors + during.clientVisibleErrors + after.clientVisibleErrors;
         if (during.clientVisibleErrors > 0)
           violations.push(`${during.clientVisibleErrors} client-visible errors while the ledger was slow`);
-        if (rttDuring < options.latencyMs - options.jitterMs)
+        if (rttDuring === null || rttAfter === null)
+          violations.push("the ledger could not be reached on the services' path to measure a round trip");
+        if (rttDuring !== null && rttDuring < options.latencyMs - options.jitterMs)
           violations.push(
             `a round trip on the services' path took ${rttDuring} ms during the fault: the latency did not take effect`,
           );
-        if (rttAfter >= options.latencyMs - options.jitterMs && options.latencyMs > 0)
+        if (rttAfter !== null && rttAfter >= options.latencyMs - options.jitterMs && options.latencyMs > 0)
           violations.push(`a round trip on the services' path still took ${rttAfter} ms after heal`);
         if (recoveryMs === null)
           violations.push(`no charge committed within ${RECOVERY_TIMEOUT_MS / 1000}s of the heal`);
@@ -148,7 +151,7 @@ export function dbLatencyScenario(fixed?: DbLatencyOptions): Scenario {
         const tputAfter = perSec(after.committed, after.ms);
         return {
           verdict: violations.length === 0 ? 'pass' : 'fail',
-          summary: `+${options.latencyMs} ms ±${options.jitterMs} on the ledger for ${(faultMs / 1000).toFixed(1)}s: round trip ${rttBefore} → ${rttDuring} ms, ${tputBefore} → ${tputDuring} commits/s (after heal ${tputAfter}), ${clientErrors} client errors, first charge ${recoveryMs === null ? 'never' : `${(recoveryMs / 1000).toFixed(1)}s`} after heal`,
+          summary: `+${options.latencyMs} ms ±${options.jitterMs} on the ledger for ${(faultMs / 1000).toFixed(1)}s: round trip ${rttBefore ?? '?'} → ${rttDuring ?? '?'} ms, ${tputBefore} → ${tputDuring} commits/s (after heal ${tputAfter}), ${clientErrors} client errors, first charge ${recoveryMs === null ? 'never' : `${(recoveryMs / 1000).toFixed(1)}s`} after heal`,
           measurements: {
             latencyMs: options.latencyMs,
             jitterMs: options.jitterMs,

@@ -10,6 +10,8 @@ import { providerOutageScenario } from './providerOutage.ts';
 import { retryStormScenario } from './retryStorm.ts';
 import { renewalsScenario } from './renewals.ts';
 import { cachePoisonScenario } from './cachePoison.ts';
+import { rowRewriteScenario } from './rowRewrite.ts';
+import { badConfigScenario } from './badConfig.ts';
 import type { Scenario, ScenarioNeeds } from './scenario.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -21,6 +23,8 @@ export const SCENARIOS: readonly Scenario[] = [
   retryStormScenario,
   renewalsScenario,
   cachePoisonScenario,
+  rowRewriteScenario,
+  badConfigScenario,
 ];
 
 export function scenarioNames(): string[] {
