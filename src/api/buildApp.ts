@@ -3,7 +3,7 @@
 // records, enqueues and answers; it never touches the ledger database, so it
 // keeps accepting checkouts while the ledger is down.
 
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -65,7 +65,7 @@ export function buildCheckoutApp(options: BuildAppOptions): CheckoutApp {
   const requestLogs = requestLogMode(logger);
   const app: FastifyInstance = Fastify({
     loggerInstance: logger,
-    disableRequestLogging: requestLogs !== 'full',
+    logController: new LogController({ disableRequestLogging: requestLogs !== 'full' }),
     bodyLimit: bodyLimitBytes,
     // Errors Fastify raises before routing (a URL that does not decode) get our shape too.
     frameworkErrors: (err, request, reply) => handleError(request, reply, err, bodyLimitBytes),

@@ -138,6 +138,11 @@ export function evaluateInvariants(s: AuditSnapshot): InvariantVerdicts {
       continue;
     }
     const usd = toUsdMinor(capture.amountMinor, capture.currency, rate);
+    // Each charge row's own USD figure too, not only the creator's total in the journal.
+    if (c.usdMinor !== usd)
+      violations.push(
+        `cent-exact: the charge for ${c.checkoutId} is booked as ${c.usdMinor} USD cents, the provider's capture converts to ${usd}`,
+      );
     recomputed.set(c.creatorId, (recomputed.get(c.creatorId) ?? 0n) + usd);
   }
   let driftCents = 0n;

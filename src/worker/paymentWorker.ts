@@ -62,6 +62,12 @@ export interface PaymentWorkerOptions {
 }
 
 export const PROVIDER_IDEMPOTENCY_PREFIX = 'checkout-';
+/**
+ * The most a receive may ask for: both Queue adapters refuse more than 100
+ * (SQS then returns at most 10). A concurrency above it is filled by several
+ * receives; asking for more made every receive fail, and the worker stall.
+ */
+const MAX_MESSAGES_PER_RECEIVE = 100;
 
 export class PaymentWorker {
   private readonly o: Required<Omit<PaymentWorkerOptions, 'intake'>> & { intake?: CheckoutIntake };
@@ -172,7 +178,10 @@ export class PaymentWorker {
       }
       let messages: ReceivedMessage[];
       try {
-        messages = await this.o.queue.receive({ maxMessages: free, waitTimeMs: this.o.receiveWaitMs });
+        messages = await this.o.queue.receive({
+          maxMessages: Math.min(free, MAX_MESSAGES_PER_RECEIVE),
+          waitTimeMs: this.o.receiveWaitMs,
+        });
         receiveFailures = 0;
       } catch (err) {
         receiveFailures++;

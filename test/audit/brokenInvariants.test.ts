@@ -53,6 +53,10 @@ before(async () => {
     providerFaults: { declineRate: 0.1, errorRate: 0, errorAfterCaptureRate: 0, latencyMs: 0 },
     eventBus: 'file',
   });
+  // The reconciler (src/reconcile) would find and repair the ledger tampering below within a
+  // second — that is the row-rewrite drill's subject. Here the claim is the auditor's own,
+  // so the tampering must stay put until it looks.
+  await stack.reconciler?.stop();
   ledger = new pg.Client({ connectionString: stack.ledgerUrl });
   ledger.on('error', () => {});
   await ledger.connect();
@@ -245,6 +249,24 @@ test('a cent of drift that keeps the journal balanced: only reconciliation to th
 
   await inTransaction([AS_A_REPAIR_JOB, ...moveCent(-1)]);
   await assertAuditPasses('after the cent is moved back');
+});
+
+test("a cent of drift in a charge row's USD amount (journal untouched) fails the verdict", async () => {
+  const charge = await someCharge();
+  const nudge = (delta: number): [string, unknown[]] => [
+    `UPDATE charges SET usd_minor = usd_minor + $2 WHERE checkout_id = $1`,
+    [charge.checkoutId, delta],
+  ];
+  await inTransaction([AS_A_REPAIR_JOB, nudge(1)]);
+
+  const r = await auditAll();
+  assert.equal(r.verdict, 'fail');
+  assert.deepEqual(r.violations, [
+    `cent-exact: the charge for ${charge.checkoutId} is booked as ${charge.usd + 1n} USD cents, the provider's capture converts to ${charge.usd}`,
+  ]);
+
+  await inTransaction([AS_A_REPAIR_JOB, nudge(-1)]);
+  await assertAuditPasses('after the charge is put back');
 });
 
 test('a one-sided cent: the database refuses it at commit; with triggers disabled it lands and the audit fails', async () => {

@@ -132,3 +132,12 @@ test('an out-of-order commit within a creator fails order', () => {
   });
   assert.equal(v.outOfOrder, 1);
 });
+
+test("a charge row whose USD amount differs from the provider's capture fails cent-exact", () => {
+  const s = clean();
+  const [first, second] = s.ledgerCharges;
+  const v = evaluateInvariants({ ...s, ledgerCharges: [{ ...first!, usdMinor: 1085n }, second!] });
+  assert.deepEqual(v.violations, [
+    "cent-exact: the charge for c1 is booked as 1085 USD cents, the provider's capture converts to 1084",
+  ]);
+});

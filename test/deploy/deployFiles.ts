@@ -14,6 +14,7 @@ export const RULE_TESTS = [
   join(ROOT, 'deploy/prometheus/rules.slo.test.yml'),
   join(ROOT, 'deploy/prometheus/rules.slow-burn.test.yml'),
   join(ROOT, 'deploy/prometheus/rules.fence.test.yml'),
+  join(ROOT, 'deploy/prometheus/rules.reconcile.test.yml'),
 ];
 export const ALERTMANAGER = join(ROOT, 'deploy/alertmanager/alertmanager.yml');
 export const DASHBOARD = join(ROOT, 'deploy/grafana/checkout-pipeline.json');

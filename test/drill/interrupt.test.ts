@@ -175,7 +175,7 @@ test('Ctrl-C while traffic flows: exit 130, every process gone, TMPDIR empty', H
   const commands = r.tree.map((p) => p.command).join('\n');
   assert.match(commands, /postgres.*-D .*firebreak-pg-ledger-/, 'the ledger postmaster was running');
   assert.match(commands, /postgres.*-D .*firebreak-pg-queue-/, 'the queue postmaster was running');
-  for (const service of ['api', 'worker', 'psp', 'outbox', 'scheduler'])
+  for (const service of ['api', 'worker', 'psp', 'outbox', 'scheduler', 'reconcile'])
     assert.match(commands, new RegExp(`src/${service}/main\\.ts`), `the ${service} process was running`);
   await assertCleanedUp(r);
 });

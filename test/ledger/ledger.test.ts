@@ -215,10 +215,10 @@ test('a checkout the ledger refuses fails alone; the others of its batch commit'
   // ... and only by the statement itself (no such creator: a foreign key).
   const noCreator = { ...good[0]!, message: message(randomUUID()) };
   const settled = await Promise.allSettled([noCreator, ...good, noPlan].map((input) => ledger.commit(input)));
-  assert.equal(settled[0]?.status, 'rejected');
-  assert.match(String((settled[0] as PromiseRejectedResult).reason), /foreign key/);
-  assert.equal(settled.at(-1)?.status, 'rejected');
-  assert.match(String((settled.at(-1) as PromiseRejectedResult).reason), /is not in the ledger/);
+  const reason = (s: PromiseSettledResult<unknown> | undefined) =>
+    s?.status === 'rejected' ? String(s.reason) : '';
+  assert.match(reason(settled[0]), /foreign key/);
+  assert.match(reason(settled.at(-1)), /is not in the ledger/);
   assert.deepEqual(
     settled.slice(1, -1).map((s) => s.status === 'fulfilled' && s.value.kind),
     ['committed', 'committed', 'committed', 'committed'],

@@ -109,8 +109,8 @@ describe('PostgresQueue specifics', { concurrency: 4 }, () => {
 
     const handles = [
       ...first.slice(1).map((m) => m.receiptHandle),
-      again!.receiptHandle,
-      again!.receiptHandle, // the same delete twice: one of the two finds it gone
+      again.receiptHandle,
+      again.receiptHandle, // the same delete twice: one of the two finds it gone
       stale!.receiptHandle,
       'not-a-handle',
     ];

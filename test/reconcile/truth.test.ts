@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { toUsdMinor } from '../../src/money/index.ts';
+import { PROVIDER_IDEMPOTENCY_PREFIX } from '../../src/worker/paymentWorker.ts';
 import {
   evaluate,
   journalOf,
@@ -68,6 +69,10 @@ function consistent(p: ProviderResult): LedgerState {
     entries: p.status === 'captured' ? journalOf(p.creatorId, usd) : [],
   };
 }
+
+test("a checkout's provider key is the one the worker captures with", () => {
+  assert.equal(providerKeyOf(CHECKOUT), `${PROVIDER_IDEMPOTENCY_PREFIX}${CHECKOUT}`);
+});
 
 test('consistent rows, charged or declined, have nothing to repair', () => {
   const charged = captured(12_345n, 'EUR');

@@ -232,3 +232,11 @@ test('a checkout the ledger refuses does not hold back the others committed with
   const charges = await s.ledger.pool.query('SELECT 1 FROM charges');
   assert.equal(charges.rowCount, good.length);
 });
+
+test('a concurrency above what one receive may ask for still settles (several receives fill it)', async (t) => {
+  const s = await setup(t, { concurrency: 150 }, 2);
+  const sent = [await s.send(), await s.send({ creatorId: s.catalog.creators[1]!.id })];
+  s.worker.start();
+  for (const m of sent)
+    assert.equal(await waitFor('the charge', () => s.ledgerStatus(m.checkoutId)), 'charged');
+});

@@ -18,6 +18,7 @@
 import { z } from 'zod';
 import { fbError } from '../../errors/index.ts';
 import { PipelineProbe, unitRandom } from '../../faults/pipelineProbe.ts';
+import { faultDuration, throwIfInterrupted, unlessInterrupted } from '../../faults/interrupt.ts';
 import { waitFor } from '../../util/waitFor.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from './scenario.ts';
 
@@ -80,13 +81,13 @@ export function dbLatencyScenario(fixed?: DbLatencyOptions): Scenario {
         const injectAfterCommits = rng.int(10, 30);
         const faultMs = rng.int(8_000, 12_000);
         const jitterRng = rng.fork('jitter');
-        await waitFor(
-          'checkouts to commit before the fault',
-          async () => ((await probe.committed()) ?? 0) >= injectAfterCommits,
-          {
-            timeoutMs: 120_000,
-            intervalMs: 100,
-          },
+        await unlessInterrupted(
+          ctx.signal,
+          waitFor(
+            'checkouts to commit before the fault',
+            async () => ((await probe.committed()) ?? 0) >= injectAfterCommits,
+            { timeoutMs: 120_000, intervalMs: 100 },
+          ),
         );
         const deadBefore = await probe.deadLetters();
         // A round trip on the services' path (through the proxy), median of three.
@@ -101,6 +102,7 @@ export function dbLatencyScenario(fixed?: DbLatencyOptions): Scenario {
         const rttBefore = await rtt();
         const before = await window(ctx, probe, BEFORE_WINDOW_MS);
 
+        throwIfInterrupted(ctx.signal);
         proxy.setLatency({
           latencyMs: options.latencyMs,
           jitterMs: options.jitterMs,
@@ -190,7 +192,7 @@ async function window(ctx: ScenarioContext, probe: PipelineProbe, ms: number) {
   const start = performance.now();
   const committedAtStart = await probe.committed();
   const sending = ctx.sendCheckouts(CHECKOUTS_PER_WINDOW);
-  await new Promise((r) => setTimeout(r, ms)); // the window's length, not a synchronisation wait
+  await faultDuration(ms, ctx.signal); // the window's length
   const sent = await sending;
   const committedAtEnd = await probe.committed();
   const elapsed = performance.now() - start;

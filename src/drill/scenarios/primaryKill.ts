@@ -15,6 +15,7 @@
 // afterwards proves nothing was lost or charged twice across the crash.
 
 import { PipelineProbe, scrapeCounter } from '../../faults/pipelineProbe.ts';
+import { faultDuration, throwIfInterrupted, unlessInterrupted } from '../../faults/interrupt.ts';
 import { waitFor } from '../../util/waitFor.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from './scenario.ts';
 
@@ -40,26 +41,28 @@ export const primaryKillScenario: Scenario = {
       const killAfterCommits = rng.int(15, 40);
       // Seeded supervisor delay before the restart (a process supervisor notices, then starts it).
       const downMs = rng.int(500, 2_000);
-      await waitFor(
-        'checkouts to commit before the kill',
-        async () => ((await probe.committed()) ?? 0) >= killAfterCommits,
-        {
-          timeoutMs: 120_000,
-          intervalMs: 100,
-        },
+      await unlessInterrupted(
+        ctx.signal,
+        waitFor(
+          'checkouts to commit before the kill',
+          async () => ((await probe.committed()) ?? 0) >= killAfterCommits,
+          { timeoutMs: 120_000, intervalMs: 100 },
+        ),
       );
       const deadBefore = await probe.deadLetters();
       const dbRetriesBefore = await scrapeCounter(
         workerMetrics(),
         'firebreak_outbound_retries_total',
-        'ledger',
+        'dependency="ledger"',
       );
 
+      throwIfInterrupted(ctx.signal);
       const killedAt = ctx.mark('inject', `ledger primary SIGKILLed after ${killAfterCommits}+ commits`);
       await stack.killLedgerPrimary();
       // Clients keep checking out while the ledger is down: the API must not notice.
       const sending = ctx.sendCheckouts(CHECKOUTS_DURING_FAULT);
-      await new Promise((r) => setTimeout(r, downMs)); // the fault's duration, not a synchronisation wait
+      // Interrupted here, the primary stays dead: the stack's teardown follows.
+      await faultDuration(downMs, ctx.signal);
       const failover = await stack.ledgerFailover();
       const mode = failover.mode;
       ctx.mark('heal', `ledger back (${mode}) after ${downMs} ms down`);
@@ -75,22 +78,25 @@ export const primaryKillScenario: Scenario = {
 
       // Dead letters the fault caused: count once the drill's traffic is in and the queue has drained.
       await ctx.trafficDone;
-      const drained = await waitFor(
-        'the queue to drain after the primary kill',
-        async () => {
-          const b = await probe.backlog();
-          return b.visible + b.inFlight === 0;
-        },
-        { timeoutMs: DRAIN_TIMEOUT_MS, intervalMs: 250 },
-      ).then(
-        () => true,
-        () => false,
+      const drained = await unlessInterrupted(
+        ctx.signal,
+        waitFor(
+          'the queue to drain after the primary kill',
+          async () => {
+            const b = await probe.backlog();
+            return b.visible + b.inFlight === 0;
+          },
+          { timeoutMs: DRAIN_TIMEOUT_MS, intervalMs: 250 },
+        ).then(
+          () => true,
+          () => false,
+        ),
       );
       const deadLettersCaused = (await probe.deadLetters()) - deadBefore;
       const dbRetriesAfter = await scrapeCounter(
         workerMetrics(),
         'firebreak_outbound_retries_total',
-        'ledger',
+        'dependency="ledger"',
       );
       const redeliveries = await scrapeCounter(workerMetrics(), 'checkout_service_retry_count');
 

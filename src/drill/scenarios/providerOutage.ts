@@ -11,6 +11,7 @@
 // proves no checkout was captured twice across the retries.
 
 import { PipelineProbe, scrapeCounter } from '../../faults/pipelineProbe.ts';
+import { faultDuration, throwIfInterrupted, unlessInterrupted } from '../../faults/interrupt.ts';
 import { waitFor } from '../../util/waitFor.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from './scenario.ts';
 
@@ -32,10 +33,13 @@ export const providerOutageScenario: Scenario = {
       const injectAfterCommits = rng.int(10, 30);
       const errorsMs = rng.int(4_000, 6_000);
       const outageMs = rng.int(6_000, 9_000);
-      await waitFor(
-        'checkouts to commit before the fault',
-        async () => ((await probe.committed()) ?? 0) >= injectAfterCommits,
-        { timeoutMs: 120_000, intervalMs: 100 },
+      await unlessInterrupted(
+        ctx.signal,
+        waitFor(
+          'checkouts to commit before the fault',
+          async () => ((await probe.committed()) ?? 0) >= injectAfterCommits,
+          { timeoutMs: 120_000, intervalMs: 100 },
+        ),
       );
       const deadBefore = await probe.deadLetters();
       const errorsBefore = await scrapeCounter(workerMetrics(), 'checkout_worker_provider_errors_total');
@@ -48,29 +52,31 @@ export const providerOutageScenario: Scenario = {
 
       const charged = async () => (await probe.counts())?.charged ?? 0;
       const c0 = await charged();
-      await stack.setProviderFaults({ errorRate: DEGRADED_ERROR_RATE });
-      ctx.mark(
-        'inject',
-        `provider fails ${DEGRADED_ERROR_RATE * 100}% of requests for ${(errorsMs / 1000).toFixed(1)}s`,
-      );
       let breakerPeak = 0;
       const sampleBreaker = async (ms: number) => {
         const until = performance.now() + ms;
-        while (performance.now() < until && !ctx.signal?.aborted) {
+        while (performance.now() < until) {
           const state = await scrapeCounter(
             workerMetrics(),
             'firebreak_outbound_breaker_state',
             'dependency="provider"',
           );
           if (state !== null && state > 0) breakerPeak = Math.max(breakerPeak, state);
-          await new Promise((r) => setTimeout(r, SAMPLE_MS)); // sampling period
+          await faultDuration(SAMPLE_MS, ctx.signal); // sampling period
         }
       };
       let c1 = c0;
       let c2 = c0;
       try {
+        throwIfInterrupted(ctx.signal);
+        await stack.setProviderFaults({ errorRate: DEGRADED_ERROR_RATE });
+        ctx.mark(
+          'inject',
+          `provider fails ${DEGRADED_ERROR_RATE * 100}% of requests for ${(errorsMs / 1000).toFixed(1)}s`,
+        );
         await sampleBreaker(errorsMs);
         c1 = await charged();
+        throwIfInterrupted(ctx.signal);
         await stack.setProviderFaults({ outage: true });
         ctx.mark('inject', `provider down (every request 503) for ${(outageMs / 1000).toFixed(1)}s`);
         await sampleBreaker(outageMs);
@@ -95,16 +101,19 @@ export const providerOutageScenario: Scenario = {
 
       // Dead letters the outage caused: count once the drill's traffic is in and the queue has drained.
       await ctx.trafficDone;
-      const drained = await waitFor(
-        'the queue to drain after the provider outage',
-        async () => {
-          const b = await probe.backlog();
-          return b.visible + b.inFlight === 0;
-        },
-        { timeoutMs: DRAIN_TIMEOUT_MS, intervalMs: 250 },
-      ).then(
-        () => true,
-        () => false,
+      const drained = await unlessInterrupted(
+        ctx.signal,
+        waitFor(
+          'the queue to drain after the provider outage',
+          async () => {
+            const b = await probe.backlog();
+            return b.visible + b.inFlight === 0;
+          },
+          { timeoutMs: DRAIN_TIMEOUT_MS, intervalMs: 250 },
+        ).then(
+          () => true,
+          () => false,
+        ),
       );
       const deadLettersCaused = (await probe.deadLetters()) - deadBefore;
 

@@ -18,6 +18,7 @@
 import { LivenessSampler } from '../../faults/livenessSampler.ts';
 import { PipelineProbe, scrapeCounter } from '../../faults/pipelineProbe.ts';
 import { retryStorm } from '../../faults/retryStorm.ts';
+import { throwIfInterrupted, unlessInterrupted } from '../../faults/interrupt.ts';
 import { waitFor } from '../../util/waitFor.ts';
 import { planTraffic } from '../traffic.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from './scenario.ts';
@@ -66,11 +67,15 @@ export const retryStormScenario: Scenario = {
     const stop = new AbortController();
     storms.set(ctx, stop);
     try {
-      await waitFor(
-        'checkouts to commit before the storm',
-        async () => ((await probe.committed()) ?? 0) >= stormAfterCommits,
-        { timeoutMs: 120_000, intervalMs: 100 },
+      await unlessInterrupted(
+        ctx.signal,
+        waitFor(
+          'checkouts to commit before the storm',
+          async () => ((await probe.committed()) ?? 0) >= stormAfterCommits,
+          { timeoutMs: 120_000, intervalMs: 100 },
+        ),
       );
+      throwIfInterrupted(ctx.signal);
       ctx.mark('inject', `${clients} clients retrying with no backoff for ${(stormMs / 1000).toFixed(1)}s`);
       const storm = await retryStorm({
         apiUrl: stack.apiUrl,
@@ -100,14 +105,14 @@ export const retryStormScenario: Scenario = {
       if (recoveryMs !== null) ctx.mark('recovered', `first charge ${recoveryMs} ms after the storm`);
 
       const ids = storm.accepted.map((a) => a.checkoutId);
-      await waitFor(
-        'every accepted storm checkout to settle',
-        async () => ((await probe.settledOf(ids)) ?? 0) >= ids.length,
-        {
-          timeoutMs: SETTLE_TIMEOUT_MS,
-          intervalMs: 500,
-        },
-      ).catch(() => {});
+      await unlessInterrupted(
+        ctx.signal,
+        waitFor(
+          'every accepted storm checkout to settle',
+          async () => ((await probe.settledOf(ids)) ?? 0) >= ids.length,
+          { timeoutMs: SETTLE_TIMEOUT_MS, intervalMs: 500 },
+        ).catch(() => {}),
+      );
       const lost = ids.length - ((await probe.settledOf(ids)) ?? 0);
 
       const violations: string[] = [];

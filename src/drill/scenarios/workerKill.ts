@@ -12,6 +12,7 @@
 // proves no capture happened twice and nothing was lost.
 
 import { PipelineProbe, scrapeCounter } from '../../faults/pipelineProbe.ts';
+import { faultDuration, throwIfInterrupted, unlessInterrupted } from '../../faults/interrupt.ts';
 import { waitFor } from '../../util/waitFor.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from './scenario.ts';
 
@@ -39,21 +40,26 @@ export const workerKillScenario: Scenario = {
       const load = ctx.sendCheckouts(CHECKOUTS_BEFORE_FAULT);
       // Mid-charge: after some commits, at a moment the worker holds messages.
       let held: string[] = [];
-      await waitFor(
-        'the worker to be holding messages mid-charge',
-        async () => {
-          if (((await probe.committed()) ?? 0) < killAfterCommits) return false;
-          held = await probe.inFlightCheckouts();
-          return held.length > 0;
-        },
-        { timeoutMs: 120_000, intervalMs: 50 },
+      await unlessInterrupted(
+        ctx.signal,
+        waitFor(
+          'the worker to be holding messages mid-charge',
+          async () => {
+            if (((await probe.committed()) ?? 0) < killAfterCommits) return false;
+            held = await probe.inFlightCheckouts();
+            return held.length > 0;
+          },
+          { timeoutMs: 120_000, intervalMs: 50 },
+        ),
       );
+      throwIfInterrupted(ctx.signal);
       const killedAt = ctx.mark('inject', `worker SIGKILLed holding ${held.length} messages`);
       await worker.kill();
       // Messages it held a moment before the kill may have completed meanwhile; count what is still open.
       const stillHeld = held.length - ((await probe.settledOf(held)) ?? 0);
       const sending = ctx.sendCheckouts(CHECKOUTS_DURING_FAULT);
-      await new Promise((r) => setTimeout(r, downMs)); // the fault's duration, not a synchronisation wait
+      // Interrupted here, the worker stays dead: the stack's teardown follows.
+      await faultDuration(downMs, ctx.signal);
       const restartedAt = performance.now();
       await worker.start();
       ctx.mark('heal', `worker restarted after ${downMs} ms`);
@@ -63,13 +69,16 @@ export const workerKillScenario: Scenario = {
         () => null,
       );
       if (recoveryMs !== null) ctx.mark('recovered', `first charge ${recoveryMs} ms after the restart`);
-      const heldSettled = await waitFor(
-        'the messages the killed worker held to settle',
-        async () => ((await probe.settledOf(held)) ?? 0) >= held.length,
-        { timeoutMs: stack.options.visibilityTimeoutSec * 1000 + HELD_SETTLE_SLACK_MS, intervalMs: 250 },
-      ).then(
-        () => true,
-        () => false,
+      const heldSettled = await unlessInterrupted(
+        ctx.signal,
+        waitFor(
+          'the messages the killed worker held to settle',
+          async () => ((await probe.settledOf(held)) ?? 0) >= held.length,
+          { timeoutMs: stack.options.visibilityTimeoutSec * 1000 + HELD_SETTLE_SLACK_MS, intervalMs: 250 },
+        ).then(
+          () => true,
+          () => false,
+        ),
       );
       const heldSettledMs = Math.round(performance.now() - killedAt);
       if (heldSettled) ctx.mark('recovered', `every held message settled ${heldSettledMs} ms after the kill`);
