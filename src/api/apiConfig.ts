@@ -15,6 +15,7 @@ import { apiConfigSpec } from '../config/services/api.ts';
 import { DEFAULT_RETRY_AFTER_SEC, DEFAULT_STORE_TIMEOUT_MS } from './buildApp.ts';
 import { QUEUE_CONNECT_TIMEOUT_MS } from './queuePool.ts';
 import { DEFAULT_ENV, ENV_NAME_PATTERN } from '../guardrails/fence/environment.ts';
+import { queueBackendEnv, refineQueueBackend } from '../queue/queueFromEnv.ts';
 
 const port = (name: string) =>
   z.coerce
@@ -47,7 +48,7 @@ export const ApiConfigSchema = z.object({
   API_PORT: port('API_PORT').default(0),
   API_ADMIN_PORT: port('API_ADMIN_PORT').default(0),
   QUEUE_DATABASE_URL: z
-    .string({ error: 'QUEUE_DATABASE_URL is required: the Postgres URL of the payment queue database' })
+    .string({ error: 'QUEUE_DATABASE_URL is required: the Postgres URL of the payment queue database (of the checkout intake alone with QUEUE_BACKEND=sqs)' })
     .regex(/^postgres(ql)?:\/\/\S+$/, {
       error: 'QUEUE_DATABASE_URL must be a postgres:// URL of the payment queue database',
     }),
@@ -90,7 +91,10 @@ export const ApiConfigSchema = z.object({
   API_STORE_TIMEOUT_MS: bounded('API_STORE_TIMEOUT_MS', 100, 60_000).default(DEFAULT_STORE_TIMEOUT_MS),
   API_RETRY_AFTER_SEC: bounded('API_RETRY_AFTER_SEC', 1, 60).default(DEFAULT_RETRY_AFTER_SEC),
   API_MAX_EVENT_LOOP_DELAY_MS: bounded('API_MAX_EVENT_LOOP_DELAY_MS', 50, 10_000).default(1_000),
-});
+  // --- the payment queue: Postgres (QUEUE_DATABASE_URL) or SQS FIFO (src/queue/queueFromEnv.ts);
+  // the intake stays in QUEUE_DATABASE_URL either way ---
+  ...queueBackendEnv,
+}).superRefine(refineQueueBackend);
 
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 
@@ -226,7 +230,11 @@ function parseLayered(env: Readonly<Record<string, string | undefined>>): ApiCon
   );
   const parsed = ApiConfigSchema.safeParse(present);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => issue.message);
+    // Messages name their variable; the queue backend's (queueFromEnv.ts) get it from the issue's path.
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      return key === '' || issue.message.startsWith(key) ? issue.message : `${key} ${issue.message}`;
+    });
     throw fbError('FB_CONFIG_INVALID', `invalid API configuration: ${problems.join('; ')}`, {
       field: String(parsed.error.issues[0]?.path[0] ?? ''),
     });

@@ -20,8 +20,10 @@ import { isFirebreakError } from '../errors/index.ts';
 import { startServiceFence } from '../guardrails/fence/index.ts';
 import { PostgresIntake } from '../intake/PostgresIntake.ts';
 import { registerQueueStatsMetrics } from '../metrics/index.ts';
-import { PostgresQueue } from '../queue/PostgresQueue.ts';
-import { loadApiConfig, openReloadableQueuePool } from './apiConfig.ts';
+import { migrateQueueDatabase } from '../queue/PostgresQueue.ts';
+import type { Queue } from '../queue/Queue.ts';
+import { openQueue, queueFenceResources } from '../queue/queueFromEnv.ts';
+import { loadApiConfig, openReloadableQueuePool, type ApiConfig } from './apiConfig.ts';
 import { openCatalogLookups } from '../cache/catalog/index.ts';
 import { buildAdminApp } from './buildAdminApp.ts';
 import { buildApp } from './buildApp.ts';
@@ -41,22 +43,31 @@ function portOf(app: FastifyInstance): number {
  * Opens the queue (applying its migrations, which include the intake's) and
  * the intake on the shared pool. A queue database that is still starting (or
  * restarting) is waited for, up to STARTUP_DB_WAIT_MS, rather than crash-looping.
+ * With QUEUE_BACKEND=sqs the database holds the intake alone (migrated here)
+ * and the queue is SQS (src/queue/queueFromEnv.ts).
  */
 async function openStores(
   pool: pg.Pool,
+  config: ApiConfig,
   logger: Logger,
-): Promise<{ queue: PostgresQueue; intake: PostgresIntake }> {
+  registry: Registry,
+): Promise<{ queue: Queue; intake: PostgresIntake }> {
   const deadline = Date.now() + STARTUP_DB_WAIT_MS;
   for (let delayMs = 250; ; delayMs = Math.min(delayMs * 2, 4_000)) {
     try {
-      const queue = await PostgresQueue.open({ pool });
-      return { queue, intake: PostgresIntake.connect({ pool }) };
+      if (config.QUEUE_BACKEND === 'postgres') {
+        const queue = await openQueue(config, { postgres: { pool } });
+        return { queue, intake: PostgresIntake.connect({ pool }) };
+      }
+      await migrateQueueDatabase(pool);
+      break;
     } catch (err) {
       if (!isTransientDbError(err) || Date.now() + delayMs > deadline) throw err;
       logger.warn({ err, retryInMs: delayMs }, 'queue database not reachable yet');
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
+  return { queue: await openQueue(config, { registry, logger }), intake: PostgresIntake.connect({ pool }) };
 }
 
 async function main(): Promise<void> {
@@ -68,7 +79,11 @@ async function main(): Promise<void> {
   await startServiceFence({
     service: 'api',
     logger,
-    resources: { 'queue database': config.QUEUE_DATABASE_URL, 'cache redis': config.REDIS_URL },
+    resources: {
+      'queue database': config.QUEUE_DATABASE_URL,
+      'cache redis': config.REDIS_URL,
+      ...queueFenceResources(config),
+    },
   });
 
   const registry = new Registry();
@@ -77,7 +92,7 @@ async function main(): Promise<void> {
   // connections behind it (create, verify, swap, drain the old: src/config/reloadable.ts).
   const queueDb = await openReloadableQueuePool({ env: process.env, loaded, logger, registry });
   const pool = queueDb.pool;
-  const { queue, intake } = await openStores(pool, logger);
+  const { queue, intake } = await openStores(pool, config, logger, registry);
   // Queue depth, oldest message age and DLQ depth, read (bounded) on each scrape.
   // The API exports them as well as the worker, so the queue is watched even
   // when no worker is running, which is exactly when it fills.

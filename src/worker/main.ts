@@ -13,7 +13,7 @@ import { PostgresIntake } from '../intake/PostgresIntake.ts';
 import { Ledger } from '../ledger/index.ts';
 import { HttpProvider } from '../psp/httpProvider.ts';
 import { registerQueueStatsMetrics } from '../metrics/index.ts';
-import { PostgresQueue } from '../queue/PostgresQueue.ts';
+import { openQueue, queueBackendEnv, queueFenceResources, refineQueueBackend } from '../queue/queueFromEnv.ts';
 import { PaymentWorker } from './paymentWorker.ts';
 
 const WorkerEnv = z.object({
@@ -27,7 +27,9 @@ const WorkerEnv = z.object({
   QUEUE_MAX_RECEIVE_COUNT: envInt(1, 1000).default(3),
   PSP_TIMEOUT_MS: envInt(100, 120_000).default(5_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+  // The payment queue: Postgres or SQS FIFO (src/queue/queueFromEnv.ts); the intake stays in QUEUE_DATABASE_URL.
+  ...queueBackendEnv,
+}).superRefine(refineQueueBackend);
 
 async function main(): Promise<void> {
   const env = parseEnv(WorkerEnv, process.env, 'worker');
@@ -36,15 +38,21 @@ async function main(): Promise<void> {
   await startServiceFence({
     service: 'worker',
     logger,
-    resources: { 'ledger database': env.LEDGER_DATABASE_URL, 'queue database': env.QUEUE_DATABASE_URL },
+    resources: {
+      'ledger database': env.LEDGER_DATABASE_URL,
+      'queue database': env.QUEUE_DATABASE_URL,
+      ...queueFenceResources(env),
+    },
   });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const queue = await PostgresQueue.open({
-    databaseUrl: env.QUEUE_DATABASE_URL,
+  const queue = await openQueue(env, {
+    postgres: { databaseUrl: env.QUEUE_DATABASE_URL },
     visibilityTimeoutSec: env.QUEUE_VISIBILITY_TIMEOUT_SEC,
     maxReceiveCount: env.QUEUE_MAX_RECEIVE_COUNT,
+    registry,
+    logger,
   });
   const intake = await PostgresIntake.open({ databaseUrl: env.QUEUE_DATABASE_URL });
   // Queue depth, oldest message age and DLQ depth, read (bounded) on each scrape.
