@@ -40,61 +40,66 @@ const bounded = (name: string, min: number, max: number) =>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-export const ApiConfigSchema = z.object({
-  API_HOST: z
-    .string()
-    .min(1, { error: 'API_HOST must be a host or IP address to listen on, e.g. 127.0.0.1' })
-    .default('127.0.0.1'),
-  API_PORT: port('API_PORT').default(0),
-  API_ADMIN_PORT: port('API_ADMIN_PORT').default(0),
-  QUEUE_DATABASE_URL: z
-    .string({ error: 'QUEUE_DATABASE_URL is required: the Postgres URL of the payment queue database (of the checkout intake alone with QUEUE_BACKEND=sqs)' })
-    .regex(/^postgres(ql)?:\/\/\S+$/, {
-      error: 'QUEUE_DATABASE_URL must be a postgres:// URL of the payment queue database',
-    }),
-  CATALOG_PATH: z
-    .string({ error: 'CATALOG_PATH is required: the path of the catalog JSON file' })
-    .min(1, { error: 'CATALOG_PATH must be the path of the catalog JSON file' }),
-  ADMIN_KEY_SHA256: z
-    .string({ error: 'ADMIN_KEY_SHA256 is required: the sha256 hex digest of the admin key' })
-    .regex(/^[0-9a-f]{64}$/, {
-      error:
-        'ADMIN_KEY_SHA256 must be the lowercase hex sha256 digest (64 characters) of the admin key, not the key',
-    }),
-  LOG_LEVEL: z
-    .enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
-    .default('info'),
-  // --- cached catalog lookups (src/cache/catalog): on only when REDIS_URL is set ---
-  REDIS_URL: z
-    .string()
-    .regex(/^rediss?:\/\/\S+$/, {
-      error: 'REDIS_URL must be a redis:// or rediss:// URL of the cache (unset: no catalog lookup routes)',
-    })
-    .optional(),
-  /** The first segment of every cache key, so environments never share an entry. */
-  FIREBREAK_ENV: z
-    .string()
-    .regex(ENV_NAME_PATTERN, {
-      error:
-        'FIREBREAK_ENV must be an environment name: lower-case letters, digits and "-", starting with a letter (e.g. staging, production)',
-    })
-    .default(DEFAULT_ENV),
-  CATALOG_FALLBACK_MAX_PER_SEC: positiveInt('CATALOG_FALLBACK_MAX_PER_SEC', 10_000).default(50),
-  CATALOG_FALLBACK_MAX_CONCURRENT: positiveInt('CATALOG_FALLBACK_MAX_CONCURRENT', 100).default(4),
-  // --- tunables: config/api/<env>.yaml `tunables` (src/config/services/api.ts) or these variables ---
-  QUEUE_POOL_MAX: bounded('QUEUE_POOL_MAX', 1, 100).default(10),
-  QUEUE_CONNECT_TIMEOUT_MS: bounded('QUEUE_CONNECT_TIMEOUT_MS', 100, 30_000).default(
-    QUEUE_CONNECT_TIMEOUT_MS,
-  ),
-  QUEUE_IDLE_TIMEOUT_MS: bounded('QUEUE_IDLE_TIMEOUT_MS', 1_000, 600_000).default(10_000),
-  QUEUE_POOL_DRAIN_TIMEOUT_MS: bounded('QUEUE_POOL_DRAIN_TIMEOUT_MS', 1_000, 300_000).default(30_000),
-  API_STORE_TIMEOUT_MS: bounded('API_STORE_TIMEOUT_MS', 100, 60_000).default(DEFAULT_STORE_TIMEOUT_MS),
-  API_RETRY_AFTER_SEC: bounded('API_RETRY_AFTER_SEC', 1, 60).default(DEFAULT_RETRY_AFTER_SEC),
-  API_MAX_EVENT_LOOP_DELAY_MS: bounded('API_MAX_EVENT_LOOP_DELAY_MS', 50, 10_000).default(1_000),
-  // --- the payment queue: Postgres (QUEUE_DATABASE_URL) or SQS FIFO (src/queue/queueFromEnv.ts);
-  // the intake stays in QUEUE_DATABASE_URL either way ---
-  ...queueBackendEnv,
-}).superRefine(refineQueueBackend);
+export const ApiConfigSchema = z
+  .object({
+    API_HOST: z
+      .string()
+      .min(1, { error: 'API_HOST must be a host or IP address to listen on, e.g. 127.0.0.1' })
+      .default('127.0.0.1'),
+    API_PORT: port('API_PORT').default(0),
+    API_ADMIN_PORT: port('API_ADMIN_PORT').default(0),
+    QUEUE_DATABASE_URL: z
+      .string({
+        error:
+          'QUEUE_DATABASE_URL is required: the Postgres URL of the payment queue database (of the checkout intake alone with QUEUE_BACKEND=sqs)',
+      })
+      .regex(/^postgres(ql)?:\/\/\S+$/, {
+        error: 'QUEUE_DATABASE_URL must be a postgres:// URL of the payment queue database',
+      }),
+    CATALOG_PATH: z
+      .string({ error: 'CATALOG_PATH is required: the path of the catalog JSON file' })
+      .min(1, { error: 'CATALOG_PATH must be the path of the catalog JSON file' }),
+    ADMIN_KEY_SHA256: z
+      .string({ error: 'ADMIN_KEY_SHA256 is required: the sha256 hex digest of the admin key' })
+      .regex(/^[0-9a-f]{64}$/, {
+        error:
+          'ADMIN_KEY_SHA256 must be the lowercase hex sha256 digest (64 characters) of the admin key, not the key',
+      }),
+    LOG_LEVEL: z
+      .enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
+      .default('info'),
+    // --- cached catalog lookups (src/cache/catalog): on only when REDIS_URL is set ---
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\/\S+$/, {
+        error: 'REDIS_URL must be a redis:// or rediss:// URL of the cache (unset: no catalog lookup routes)',
+      })
+      .optional(),
+    /** The first segment of every cache key, so environments never share an entry. */
+    FIREBREAK_ENV: z
+      .string()
+      .regex(ENV_NAME_PATTERN, {
+        error:
+          'FIREBREAK_ENV must be an environment name: lower-case letters, digits and "-", starting with a letter (e.g. staging, production)',
+      })
+      .default(DEFAULT_ENV),
+    CATALOG_FALLBACK_MAX_PER_SEC: positiveInt('CATALOG_FALLBACK_MAX_PER_SEC', 10_000).default(50),
+    CATALOG_FALLBACK_MAX_CONCURRENT: positiveInt('CATALOG_FALLBACK_MAX_CONCURRENT', 100).default(4),
+    // --- tunables: config/api/<env>.yaml `tunables` (src/config/services/api.ts) or these variables ---
+    QUEUE_POOL_MAX: bounded('QUEUE_POOL_MAX', 1, 100).default(10),
+    QUEUE_CONNECT_TIMEOUT_MS: bounded('QUEUE_CONNECT_TIMEOUT_MS', 100, 30_000).default(
+      QUEUE_CONNECT_TIMEOUT_MS,
+    ),
+    QUEUE_IDLE_TIMEOUT_MS: bounded('QUEUE_IDLE_TIMEOUT_MS', 1_000, 600_000).default(10_000),
+    QUEUE_POOL_DRAIN_TIMEOUT_MS: bounded('QUEUE_POOL_DRAIN_TIMEOUT_MS', 1_000, 300_000).default(30_000),
+    API_STORE_TIMEOUT_MS: bounded('API_STORE_TIMEOUT_MS', 100, 60_000).default(DEFAULT_STORE_TIMEOUT_MS),
+    API_RETRY_AFTER_SEC: bounded('API_RETRY_AFTER_SEC', 1, 60).default(DEFAULT_RETRY_AFTER_SEC),
+    API_MAX_EVENT_LOOP_DELAY_MS: bounded('API_MAX_EVENT_LOOP_DELAY_MS', 50, 10_000).default(1_000),
+    // --- the payment queue: Postgres (QUEUE_DATABASE_URL) or SQS FIFO (src/queue/queueFromEnv.ts);
+    // the intake stays in QUEUE_DATABASE_URL either way ---
+    ...queueBackendEnv,
+  })
+  .superRefine(refineQueueBackend);
 
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 

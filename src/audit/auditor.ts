@@ -1,11 +1,13 @@
 // The auditor reads the stores directly — the ledger database, the queue
-// database and the provider's own capture record — and never asks a service.
+// database (with SQS: and the SQS dead-letter queue) and the provider's own
+// capture record — and never asks a service.
 // A service that lies about its state cannot fool it. It is hand-written
 // because no library audits our invariants; the decisions live in
 // invariants.ts, this file only reads.
 
 import pg from 'pg';
 import { readCaptureRecord } from '../psp/captureRecord.ts';
+import type { Queue } from '../queue/Queue.ts';
 import { readQueueAudit } from './queueAudit.ts';
 import { evaluateInvariants, type AuditSnapshot, type InvariantVerdicts } from './invariants.ts';
 
@@ -15,7 +17,16 @@ export interface AuditSources {
   readonly providerDataDir: string;
   /** The checkouts clients were told were accepted. */
   readonly accepted: readonly { checkoutId: string; creatorId: string }[];
+  /**
+   * Where the dead letters are when the queue database does not hold them
+   * (QUEUE_BACKEND=sqs: the SQS dead-letter queue, read through the port, up
+   * to DEAD_LETTER_AUDIT_LIMIT). Absent: the queue database's dead letters.
+   */
+  readonly deadLetterQueue?: Pick<Queue, 'listDeadLetters'>;
 }
+
+/** The most dead letters an audit reads through the queue port (SqsQueue lists up to 10,000). */
+export const DEAD_LETTER_AUDIT_LIMIT = 10_000;
 
 async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
@@ -85,15 +96,17 @@ async function readLedger(url: string) {
 }
 
 export async function takeAuditSnapshot(sources: AuditSources): Promise<AuditSnapshot> {
-  const [ledger, queue, provider] = await Promise.all([
+  const [ledger, queue, provider, deadLetters] = await Promise.all([
     readLedger(sources.ledgerUrl),
     withClient(sources.queueUrl, (c) => readQueueAudit(c)),
     readCaptureRecord(sources.providerDataDir),
+    sources.deadLetterQueue?.listDeadLetters(DEAD_LETTER_AUDIT_LIMIT),
   ]);
   return {
     accepted: sources.accepted,
     acceptanceSequence: queue.acceptanceSequence,
-    deadLettered: queue.deadLettered,
+    // The dedup id of a dead letter is its checkout id.
+    deadLettered: deadLetters ? new Set(deadLetters.map((d) => d.dedupId)) : queue.deadLettered,
     ...ledger,
     providerRecords: provider.map((r) => ({
       checkoutId: r.checkoutId,

@@ -93,7 +93,7 @@ export function refineQueueBackend(config: QueueBackendConfig, ctx: z.Refinement
   if (config.SQS_DLQ_URL === undefined)
     issue(
       'SQS_DLQ_URL',
-      'is required when QUEUE_BACKEND=sqs: the URL of the payment queue\'s dead-letter queue (a .fifo queue)',
+      "is required when QUEUE_BACKEND=sqs: the URL of the payment queue's dead-letter queue (a .fifo queue)",
     );
   else if (config.SQS_DLQ_URL === config.SQS_QUEUE_URL)
     issue('SQS_DLQ_URL', 'must differ from SQS_QUEUE_URL: the dead-letter queue is a queue of its own');
@@ -127,7 +127,8 @@ export function queueFenceResources(config: QueueBackendConfig): Record<string, 
 
 export interface OpenQueueOptions {
   /** Postgres only: the queue database, as a pool the caller owns or a URL. */
-  readonly postgres?: { readonly pool: pg.Pool } | { readonly databaseUrl: string; readonly maxConnections?: number };
+  readonly postgres?:
+    { readonly pool: pg.Pool } | { readonly databaseUrl: string; readonly maxConnections?: number };
   /** Receives only (the worker); default the adapter's (300 s). */
   readonly visibilityTimeoutSec?: number;
   /**
@@ -151,7 +152,8 @@ export async function openQueue(config: QueueBackendConfig, o: OpenQueueOptions)
     ...(o.visibilityTimeoutSec === undefined ? {} : { visibilityTimeoutSec: o.visibilityTimeoutSec }),
   };
   if (config.QUEUE_BACKEND === 'postgres') {
-    if (o.postgres === undefined) throw new Error('openQueue: QUEUE_BACKEND=postgres needs the queue database');
+    if (o.postgres === undefined)
+      throw new Error('openQueue: QUEUE_BACKEND=postgres needs the queue database');
     return PostgresQueue.open({
       ...o.postgres,
       ...tuning,

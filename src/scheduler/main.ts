@@ -12,26 +12,44 @@ import { envInt, envUrl, parseEnv } from '../config/env.ts';
 import { isFirebreakError } from '../errors/index.ts';
 import { startServiceFence } from '../guardrails/fence/index.ts';
 import { Ledger } from '../ledger/index.ts';
-import { PostgresQueue } from '../queue/PostgresQueue.ts';
+import {
+  openQueue,
+  queueBackendEnv,
+  queueFenceResources,
+  refineQueueBackend,
+} from '../queue/queueFromEnv.ts';
 import { RenewalScheduler } from './scheduler.ts';
 
-const SchedulerEnv = z.object({
-  LEDGER_DATABASE_URL: envUrl,
-  QUEUE_DATABASE_URL: envUrl,
-  SCHEDULER_HOST: z.string().default('127.0.0.1'),
-  SCHEDULER_ADMIN_PORT: envInt(0, 65535).default(0),
-  /** How often due schedules are looked for. Renewals are due on whole minutes at best; 10 s is plenty. */
-  SCHEDULER_INTERVAL_MS: envInt(50, 3_600_000).default(10_000),
-  SCHEDULER_BATCH_SIZE: envInt(1, 1_000).default(100),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /**
-   * Drills only: when set, the admin listener accepts PUT /v1/admin/clock
-   * { "offsetMs": n } with header x-control-key, which moves the scheduler's
-   * clock forward by n ms so a drill can bill a month of renewals in seconds.
-   * Unset (the default, and always in production) the route does not exist.
-   */
-  SCHEDULER_CLOCK_CONTROL_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
-});
+const SchedulerEnv = z
+  .object({
+    LEDGER_DATABASE_URL: envUrl,
+    /** The payment queue's database; unused with QUEUE_BACKEND=sqs (the scheduler writes no intake). */
+    QUEUE_DATABASE_URL: envUrl.optional(),
+    SCHEDULER_HOST: z.string().default('127.0.0.1'),
+    SCHEDULER_ADMIN_PORT: envInt(0, 65535).default(0),
+    /** How often due schedules are looked for. Renewals are due on whole minutes at best; 10 s is plenty. */
+    SCHEDULER_INTERVAL_MS: envInt(50, 3_600_000).default(10_000),
+    SCHEDULER_BATCH_SIZE: envInt(1, 1_000).default(100),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /**
+     * Drills only: when set, the admin listener accepts PUT /v1/admin/clock
+     * { "offsetMs": n } with header x-control-key, which moves the scheduler's
+     * clock forward by n ms so a drill can bill a month of renewals in seconds.
+     * Unset (the default, and always in production) the route does not exist.
+     */
+    SCHEDULER_CLOCK_CONTROL_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+    // The payment queue: Postgres (QUEUE_DATABASE_URL) or SQS FIFO (src/queue/queueFromEnv.ts).
+    ...queueBackendEnv,
+  })
+  .superRefine((env, ctx) => {
+    refineQueueBackend(env, ctx);
+    if (env.QUEUE_BACKEND === 'postgres' && env.QUEUE_DATABASE_URL === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['QUEUE_DATABASE_URL'],
+        message: 'is required when QUEUE_BACKEND is postgres: the Postgres URL of the payment queue database',
+      });
+  });
 
 const ClockBody = z.strictObject({
   offsetMs: z
@@ -48,12 +66,22 @@ async function main(): Promise<void> {
   await startServiceFence({
     service: 'scheduler',
     logger,
-    resources: { 'ledger database': env.LEDGER_DATABASE_URL, 'queue database': env.QUEUE_DATABASE_URL },
+    resources: {
+      'ledger database': env.LEDGER_DATABASE_URL,
+      'queue database': env.QUEUE_DATABASE_URL,
+      ...queueFenceResources(env),
+    },
   });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const queue = await PostgresQueue.open({ databaseUrl: env.QUEUE_DATABASE_URL, maxConnections: 2 });
+  const queue = await openQueue(env, {
+    ...(env.QUEUE_DATABASE_URL
+      ? { postgres: { databaseUrl: env.QUEUE_DATABASE_URL, maxConnections: 2 } }
+      : {}),
+    registry,
+    logger,
+  });
   const ledger = Ledger.connect({ databaseUrl: env.LEDGER_DATABASE_URL, poolSize: 3 });
   let clockOffsetMs = 0;
   const scheduler = new RenewalScheduler({

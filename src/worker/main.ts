@@ -13,23 +13,30 @@ import { PostgresIntake } from '../intake/PostgresIntake.ts';
 import { Ledger } from '../ledger/index.ts';
 import { HttpProvider } from '../psp/httpProvider.ts';
 import { registerQueueStatsMetrics } from '../metrics/index.ts';
-import { openQueue, queueBackendEnv, queueFenceResources, refineQueueBackend } from '../queue/queueFromEnv.ts';
+import {
+  openQueue,
+  queueBackendEnv,
+  queueFenceResources,
+  refineQueueBackend,
+} from '../queue/queueFromEnv.ts';
 import { PaymentWorker } from './paymentWorker.ts';
 
-const WorkerEnv = z.object({
-  LEDGER_DATABASE_URL: envUrl,
-  QUEUE_DATABASE_URL: envUrl,
-  PSP_URL: envUrl,
-  WORKER_HOST: z.string().default('127.0.0.1'),
-  WORKER_ADMIN_PORT: envInt(0, 65535).default(0),
-  WORKER_CONCURRENCY: envInt(1, 256).default(64),
-  QUEUE_VISIBILITY_TIMEOUT_SEC: envInt(1, 43_200).default(300),
-  QUEUE_MAX_RECEIVE_COUNT: envInt(1, 1000).default(3),
-  PSP_TIMEOUT_MS: envInt(100, 120_000).default(5_000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  // The payment queue: Postgres or SQS FIFO (src/queue/queueFromEnv.ts); the intake stays in QUEUE_DATABASE_URL.
-  ...queueBackendEnv,
-}).superRefine(refineQueueBackend);
+const WorkerEnv = z
+  .object({
+    LEDGER_DATABASE_URL: envUrl,
+    QUEUE_DATABASE_URL: envUrl,
+    PSP_URL: envUrl,
+    WORKER_HOST: z.string().default('127.0.0.1'),
+    WORKER_ADMIN_PORT: envInt(0, 65535).default(0),
+    WORKER_CONCURRENCY: envInt(1, 256).default(64),
+    QUEUE_VISIBILITY_TIMEOUT_SEC: envInt(1, 43_200).default(300),
+    QUEUE_MAX_RECEIVE_COUNT: envInt(1, 1000).default(3),
+    PSP_TIMEOUT_MS: envInt(100, 120_000).default(5_000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    // The payment queue: Postgres or SQS FIFO (src/queue/queueFromEnv.ts); the intake stays in QUEUE_DATABASE_URL.
+    ...queueBackendEnv,
+  })
+  .superRefine(refineQueueBackend);
 
 async function main(): Promise<void> {
   const env = parseEnv(WorkerEnv, process.env, 'worker');

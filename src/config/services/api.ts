@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { logLevel, wholeNumber } from '../fields.ts';
 import { locationField, secretField } from '../secretRef.ts';
+import { queueBackendBindings, queueBackendEnvVars, refineQueueBackendBindings } from './queueBackend.ts';
 import type { ServiceConfigSpec } from './serviceSpec.ts';
 
 export const apiConfigSpec: ServiceConfigSpec = {
@@ -12,7 +13,9 @@ export const apiConfigSpec: ServiceConfigSpec = {
   bindings: z.strictObject({
     logLevel,
     catalogPath: locationField,
+    /** The checkout intake's database, and the queue's when queueBackend is postgres. */
     queueDatabaseUrl: secretField,
+    ...queueBackendBindings,
     /** The sha256 of the admin key; the key itself is never configured anywhere. */
     adminKeySha256: secretField,
   }),
@@ -37,6 +40,7 @@ export const apiConfigSpec: ServiceConfigSpec = {
     { env: 'CATALOG_PATH', path: ['bindings', 'catalogPath'] },
     { env: 'QUEUE_DATABASE_URL', path: ['bindings', 'queueDatabaseUrl'] },
     { env: 'ADMIN_KEY_SHA256', path: ['bindings', 'adminKeySha256'] },
+    ...queueBackendEnvVars,
     { env: 'QUEUE_POOL_MAX', path: ['tunables', 'queuePool', 'max'] },
     { env: 'QUEUE_CONNECT_TIMEOUT_MS', path: ['tunables', 'queuePool', 'connectTimeoutMs'] },
     { env: 'QUEUE_IDLE_TIMEOUT_MS', path: ['tunables', 'queuePool', 'idleTimeoutMs'] },
@@ -46,6 +50,7 @@ export const apiConfigSpec: ServiceConfigSpec = {
     { env: 'API_MAX_EVENT_LOOP_DELAY_MS', path: ['tunables', 'loadShedding', 'maxEventLoopDelayMs'] },
   ],
   refine(doc, ctx) {
+    refineQueueBackendBindings(doc, ctx);
     const t = doc.tunables as {
       queuePool: { connectTimeoutMs: number };
       http: { storeTimeoutMs: number };

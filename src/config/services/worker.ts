@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { logLevel, wholeNumber } from '../fields.ts';
 import { locationField, secretField } from '../secretRef.ts';
+import { queueBackendBindings, queueBackendEnvVars, refineQueueBackendBindings } from './queueBackend.ts';
 import type { ServiceConfigSpec } from './serviceSpec.ts';
 
 export const workerConfigSpec: ServiceConfigSpec = {
@@ -11,8 +12,10 @@ export const workerConfigSpec: ServiceConfigSpec = {
   bindings: z.strictObject({
     logLevel,
     ledgerDatabaseUrl: secretField,
+    /** The checkout intake's database, and the queue's when queueBackend is postgres. */
     queueDatabaseUrl: secretField,
     providerUrl: locationField,
+    ...queueBackendBindings,
   }),
   tunables: z.strictObject({
     concurrency: wholeNumber(1, 256),
@@ -33,12 +36,14 @@ export const workerConfigSpec: ServiceConfigSpec = {
     { env: 'LEDGER_DATABASE_URL', path: ['bindings', 'ledgerDatabaseUrl'] },
     { env: 'QUEUE_DATABASE_URL', path: ['bindings', 'queueDatabaseUrl'] },
     { env: 'PSP_URL', path: ['bindings', 'providerUrl'] },
+    ...queueBackendEnvVars,
     { env: 'WORKER_CONCURRENCY', path: ['tunables', 'concurrency'] },
     { env: 'QUEUE_VISIBILITY_TIMEOUT_SEC', path: ['tunables', 'queue', 'visibilityTimeoutSec'] },
     { env: 'QUEUE_MAX_RECEIVE_COUNT', path: ['tunables', 'queue', 'maxReceiveCount'] },
     { env: 'PSP_TIMEOUT_MS', path: ['tunables', 'provider', 'timeoutMs'] },
   ],
   refine(doc, ctx) {
+    refineQueueBackendBindings(doc, ctx);
     const t = doc.tunables as { queue: { visibilityTimeoutSec: number }; provider: { timeoutMs: number } };
     // The worker tries a capture twice (src/worker/paymentWorker.ts) before it
     // releases the message. Both attempts must end inside the visibility
