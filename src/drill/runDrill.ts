@@ -283,7 +283,9 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     let markTrafficDone = () => {};
     const trafficDone = new Promise<void>((resolve) => (markTrafficDone = resolve));
     const extra: TrafficResult[] = [];
-    const scenarioRuns = scenarios.map((scenario) => {
+    // Scenarios run one after another (each healed before the next starts), alongside the drill's
+    // traffic: overlapping faults would confound each other's recovery figures.
+    const scenarioContexts = scenarios.map((scenario) => {
       const scenarioRng = rng.fork(`scenario:${scenario.name}`);
       const ctx: ScenarioContext = {
         stack,
@@ -317,8 +319,17 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
           }),
       };
       contexts.set(scenario, ctx);
-      return runScenario(scenario, ctx);
+      return [scenario, ctx] as const;
     });
+    const scenarioRuns = (async () => {
+      const results: [string, ScenarioResult][] = [];
+      for (const [scenario, ctx] of scenarioContexts) {
+        if (o.signal?.aborted) break;
+        say(`scenario ${scenario.name}: starting`);
+        results.push(await runScenario(scenario, ctx));
+      }
+      return results;
+    })();
     const mainTraffic = await sendTraffic({
       apiUrl: stack.apiUrl,
       planned,
@@ -335,7 +346,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     markTrafficDone();
     journal.mark(null, 'phase', 'drill traffic sent');
     const scenarioResults = Object.fromEntries(
-      (await Promise.all(scenarioRuns)).map(([name, r]) => [name, withinSlo(r, o.recoverySloSec)] as const),
+      (await scenarioRuns).map(([name, r]) => [name, withinSlo(r, o.recoverySloSec)] as const),
     );
     const trafficMs = performance.now() - tTraffic;
     const traffic = mergeTraffic([mainTraffic, ...extra]);

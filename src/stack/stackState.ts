@@ -137,9 +137,9 @@ export function isSameProcessAlive(proc: { pid: number; startTicks: string | nul
   if (!proc) return false;
   try {
     process.kill(proc.pid, 0);
-  } catch (err) {
-    // EPERM: it exists but is not ours to signal, so it is not one we started.
-    return false && err === undefined;
+  } catch {
+    // ESRCH: gone. EPERM: it exists but is not ours to signal, so not one we started.
+    return false;
   }
   if (proc.startTicks === null) return true;
   const now = processStartTicks(proc.pid);

@@ -17,8 +17,20 @@ const servers: RedisServer[] = [];
 const clients: Redis[] = [];
 after(async () => {
   for (const c of clients) c.disconnect();
+  for (const f of fencedClients) f.redis.disconnect();
   await Promise.allSettled(servers.map((s) => s.destroy()));
 });
+
+const fencedClients: FencedRedis[] = [];
+/** FencedRedis.open, with the client disconnected after the file even when a test fails midway. */
+function openFenced(options: Parameters<typeof FencedRedis.open>[0]): Promise<FencedRedis> {
+  const opening = FencedRedis.open(options);
+  opening.then(
+    (f) => fencedClients.push(f),
+    () => {},
+  );
+  return opening;
+}
 
 async function server(name: string, port?: number): Promise<RedisServer> {
   const s = await RedisServer.start({ name, ...(port ? { port } : {}) });
@@ -138,7 +150,7 @@ test('FencedRedis keeps keys under the prefix and is refused at open on a server
   const s = await server('fence-wrapper');
   await new Fence({ env: 'staging' }).stamp(resource(s.url()));
   const fence = new Fence({ env: 'staging' });
-  const fenced = await FencedRedis.open({ url: s.url(), fence, name: 'cache' });
+  const fenced = await openFenced({ url: s.url(), fence, name: 'cache' });
   const r = await fenced.client();
   await r.set('catalog:v1', 'x');
   assert.equal(await connect(s.url()).get('staging:catalog:v1'), 'x');
@@ -148,7 +160,7 @@ test('FencedRedis keeps keys under the prefix and is refused at open on a server
   await new Fence({ env: 'production' }).stamp(resource(prod.url()));
   const before = await snapshot(connect(prod.url()));
   await assert.rejects(
-    FencedRedis.open({ url: prod.url(), fence, name: 'cache' }),
+    openFenced({ url: prod.url(), fence, name: 'cache' }),
     rejectsWith(
       'FB_ENV_MISMATCH',
       /^cache redis:\/\/127\.0\.0\.1:\d+\/0 belongs to environment "production"/,
@@ -163,7 +175,7 @@ test('FencedRedis re-checks on reconnect: a differently-stamped server on the sa
   const refused: string[] = [];
   const fence = new Fence({ env: 'staging', onRefused: (v) => refused.push(v.stamp?.env ?? 'none') });
   // No automatic retries: the test decides when the client comes back, after the new server is stamped.
-  const fenced = await FencedRedis.open({
+  const fenced = await openFenced({
     url: a.url(),
     fence,
     name: 'cache',

@@ -12,6 +12,7 @@ import { renewalsScenario } from './renewals.ts';
 import { cachePoisonScenario } from './cachePoison.ts';
 import { rowRewriteScenario } from './rowRewrite.ts';
 import { badConfigScenario } from './badConfig.ts';
+import { crossEnvScenario } from './crossEnv.ts';
 import type { Scenario, ScenarioNeeds } from './scenario.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -25,6 +26,7 @@ export const SCENARIOS: readonly Scenario[] = [
   cachePoisonScenario,
   rowRewriteScenario,
   badConfigScenario,
+  crossEnvScenario,
 ];
 
 export function scenarioNames(): string[] {

@@ -80,7 +80,7 @@ export class FencedRedis {
       lazyConnect: true,
     });
     this.redis.on('error', (err: Error) => options.onError?.(err));
-    this.redis.on('ready', () => this.current.resolve());
+    this.redis.on('ready', () => this.checkConnection(options));
     // A new connection will need its own check. 'close' comes (on the next tick) after every connection loss.
     this.redis.on('close', () => {
       this.current.reject(new Error(`${resource.display}: connection closed before its stamp was checked`));
