@@ -337,7 +337,8 @@ export class EmbeddedStack {
     const svc = new ServiceProcess({
       name,
       entry: entry(path),
-      env: { LOG_LEVEL: 'info', ...fence, ...env },
+      // The embedded stack's queue is always the Postgres adapter, whatever a config namespace (prod: sqs) says.
+      env: { LOG_LEVEL: 'info', QUEUE_BACKEND: 'postgres', ...fence, ...env },
       logFile: join(this.options.workDir, `${name}.log`),
       portEnv: PORT_ENV[name],
     });

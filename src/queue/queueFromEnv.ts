@@ -57,10 +57,8 @@ export const queueBackendEnv = {
     .default('postgres'),
   SQS_QUEUE_URL: fifoQueueUrl('payment queue').optional(),
   SQS_DLQ_URL: fifoQueueUrl('dead-letter queue').optional(),
-  AWS_REGION: z
-    .string()
-    .regex(/^[a-z]{2}(-[a-z]+)+-[0-9]+$/, { error: 'must be an AWS region, e.g. eu-west-1' })
-    .optional(),
+  // Checked only with sqs (refineQueueBackend): the variable is the SDK's, and other tools set it too.
+  AWS_REGION: z.string().optional(),
   SQS_ENDPOINT: z
     .url({ protocol: /^https?$/, error: 'must be the http(s) URL of an SQS-compatible endpoint' })
     .optional(),
@@ -99,6 +97,8 @@ export function refineQueueBackend(config: QueueBackendConfig, ctx: z.Refinement
     issue('SQS_DLQ_URL', 'must differ from SQS_QUEUE_URL: the dead-letter queue is a queue of its own');
   if (config.AWS_REGION === undefined && config.SQS_ENDPOINT === undefined)
     issue('AWS_REGION', 'is required when QUEUE_BACKEND=sqs (unless SQS_ENDPOINT is set), e.g. eu-west-1');
+  else if (config.AWS_REGION !== undefined && !/^[a-z]{2}(-[a-z]+)+-[0-9]+$/.test(config.AWS_REGION))
+    issue('AWS_REGION', 'must be an AWS region, e.g. eu-west-1');
 }
 
 /** The region requests are signed for. */

@@ -68,6 +68,11 @@ function runAs(): { uid: number; gid: number } | undefined {
   }
 }
 
+/** The owner files in a server's data directory must have (undefined unless we run as root). */
+export function serverFileOwner(): { uid: number; gid: number } | undefined {
+  return runAs();
+}
+
 const live = new Set<PostgresServer>();
 // Last resort: a server must not outlive the process that started it.
 process.once('exit', () => {

@@ -110,7 +110,8 @@ test('diff: key by key, tunables apart from bindings, and as JSON', async () => 
     r.stdout,
     /tunables \(promoted\): staging [0-9a-f]{12}, prod [0-9a-f]{12}: 1 differ\n {2}~ tunables\.provider\.timeoutMs: 3000 -> 5000/,
   );
-  assert.match(r.stdout, /bindings \(kept per environment\): 3 differ/);
+  // ledger, queue and provider URLs; the queue backend (staging postgres, prod sqs) and prod's SQS queues and region.
+  assert.match(r.stdout, /bindings \(kept per environment\): 7 differ/);
   assert.match(
     r.stdout,
     /~ bindings\.ledgerDatabaseUrl: \{ secretRef: env:LEDGER_DATABASE_URL \} -> \{ secretRef: file:\/run\/secrets\/ledger-database-url \}/,

@@ -1,8 +1,8 @@
 // The services on SQS FIFO, end to end with real processes: the API, the
-// worker and the sandbox provider as child processes with QUEUE_BACKEND=sqs,
-// talking through the real AWS SDK over HTTP to the SQS model on loopback
-// (sqsModelServer.ts; no SQS can run here), the intake and the ledger in real
-// Postgres. The queue URLs are the ones AWS gives (https://sqs.us-east-1…):
+// worker, the scheduler (started and ready) and the sandbox provider as child
+// processes with QUEUE_BACKEND=sqs, talking through the real AWS SDK over
+// HTTP to the SQS model on loopback (sqsModelServer.ts; no SQS can run here),
+// the intake and the ledger in real Postgres. The queue URLs are the ones AWS gives (https://sqs.us-east-1…):
 // SQS_ENDPOINT must carry every call, so nothing works unless the SDK's
 // useQueueUrlAsEndpoint stays out of the way. Also: bad queue configuration
 // stops a service with exit code 2 and FB_CONFIG_INVALID naming the variable.
@@ -126,8 +126,16 @@ test(`API and worker on SQS FIFO: ${CHECKOUTS} checkouts over ${CREATORS} creato
     QUEUE_MAX_RECEIVE_COUNT: '3', // as the queue's RedrivePolicy: the worker checks they agree
     ...sqsEnv,
   });
-  const [apiReady] = await Promise.all([api.start(), worker.start()]);
+  // The scheduler on SQS needs no queue database: it only sends renewals.
+  const scheduler = service(later, workDir, 'scheduler', '../../src/scheduler/main.ts', {
+    LEDGER_DATABASE_URL: ledgerUrl,
+    ...sqsEnv,
+  });
+  const [apiReady, , schedulerReady] = await Promise.all([api.start(), worker.start(), scheduler.start()]);
   const apiUrl = `http://127.0.0.1:${String(apiReady.port)}`;
+  // Its readiness reads the SQS queue's counters (GetQueueAttributes), as well as pinging the ledger.
+  const readyz = await fetch(`http://127.0.0.1:${String(schedulerReady.adminPort)}/readyz`);
+  assert.equal(readyz.status, 200, await readyz.text());
 
   // A message the worker cannot parse at the head of one creator's group: it must
   // go to the DLQ after 3 receives, and the creator's checkouts behind it still settle.
