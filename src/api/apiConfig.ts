@@ -95,6 +95,8 @@ export const ApiConfigSchema = z
     API_STORE_TIMEOUT_MS: bounded('API_STORE_TIMEOUT_MS', 100, 60_000).default(DEFAULT_STORE_TIMEOUT_MS),
     API_RETRY_AFTER_SEC: bounded('API_RETRY_AFTER_SEC', 1, 60).default(DEFAULT_RETRY_AFTER_SEC),
     API_MAX_EVENT_LOOP_DELAY_MS: bounded('API_MAX_EVENT_LOOP_DELAY_MS', 50, 10_000).default(1_000),
+    /** Checkout requests in progress above which new ones are answered 503 at once (src/api/buildApp.ts). */
+    API_MAX_IN_FLIGHT: bounded('API_MAX_IN_FLIGHT', 1, 100_000).default(128),
     // --- the payment queue: Postgres (QUEUE_DATABASE_URL) or SQS FIFO (src/queue/queueFromEnv.ts);
     // the intake stays in QUEUE_DATABASE_URL either way ---
     ...queueBackendEnv,

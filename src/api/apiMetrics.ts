@@ -2,7 +2,7 @@
 // app): never prom-client's global default registry, so tests and drills can
 // build many apps in one process without "metric already registered".
 
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 
 export class ApiMetrics {
@@ -11,6 +11,8 @@ export class ApiMetrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   readonly checkoutsAccepted: Counter<'replayed'>;
   readonly queueUnavailable: Counter;
+  readonly shed: Counter;
+  readonly inFlight: Gauge;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -37,6 +39,16 @@ export class ApiMetrics {
     this.queueUnavailable = new Counter({
       name: 'firebreak_api_queue_unavailable_total',
       help: 'Requests answered 503 because the queue or intake database could not be reached.',
+      registers: [registry],
+    });
+    this.inFlight = new Gauge({
+      name: 'firebreak_api_checkout_requests_in_flight',
+      help: 'Requests being worked on now (the load-shedding limit is API_MAX_IN_FLIGHT).',
+      registers: [registry],
+    });
+    this.shed = new Counter({
+      name: 'firebreak_api_shed_total',
+      help: 'Requests answered 503 FB_OVERLOADED at once because too many were already in progress.',
       registers: [registry],
     });
   }

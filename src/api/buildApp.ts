@@ -31,7 +31,18 @@ export interface LoadSheddingOptions {
   readonly maxEventLoopUtilization?: number;
   /** How often the event loop is sampled (default 1000 ms). */
   readonly sampleIntervalMs?: number;
+  /**
+   * Answer 503 FB_OVERLOADED at once while this many checkout requests are
+   * already being worked on (default 128). The event-loop signals above react
+   * in about a second; this one reacts to the next request, so a retry storm
+   * is shed instead of queueing behind the database pool until every client
+   * times out (the incident: goodput fell to a few percent while the queue of
+   * abandoned requests grew).
+   */
+  readonly maxInFlight?: number;
 }
+
+export const DEFAULT_MAX_IN_FLIGHT = 128;
 
 export interface BuildAppOptions {
   readonly catalog: CatalogIndex;
@@ -110,6 +121,26 @@ export function buildCheckoutApp(options: BuildAppOptions): CheckoutApp {
 
   if (options.loadShedding !== false) {
     const shedding = options.loadShedding ?? {};
+    const maxInFlight = shedding.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    let inFlight = 0;
+    app.addHook('onRequest', (_request, reply, done) => {
+      if (inFlight >= maxInFlight) {
+        metrics.shed.inc();
+        done(
+          fbError(
+            'FB_OVERLOADED',
+            `The API is overloaded (${maxInFlight} requests in progress); retry after ${retryAfterSec} s with the same request.`,
+            { retryAfterSec },
+          ),
+        );
+        return;
+      }
+      inFlight++;
+      metrics.inFlight.set(inFlight);
+      // 'close' fires once whether the reply was sent or the client went away.
+      reply.raw.once('close', () => metrics.inFlight.set(--inFlight));
+      done();
+    });
     void app.register(underPressure, {
       maxEventLoopDelay: shedding.maxEventLoopDelayMs ?? 1_000,
       maxEventLoopUtilization: shedding.maxEventLoopUtilization ?? 0,

@@ -124,7 +124,10 @@ async function main(): Promise<void> {
     registry,
     storeTimeoutMs: config.API_STORE_TIMEOUT_MS,
     retryAfterSec: config.API_RETRY_AFTER_SEC,
-    loadShedding: { maxEventLoopDelayMs: config.API_MAX_EVENT_LOOP_DELAY_MS },
+    loadShedding: {
+      maxEventLoopDelayMs: config.API_MAX_EVENT_LOOP_DELAY_MS,
+      maxInFlight: config.API_MAX_IN_FLIGHT,
+    },
     ...(catalogCache ? { catalogLookups: catalogCache.lookups } : {}),
   });
   const admin = buildAdminApp({

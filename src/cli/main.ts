@@ -6,6 +6,14 @@ import { DLQ_HELP, dlqCommand } from './dlqCommand.ts';
 import { DRILL_HELP, drillCommand } from './drillCommand.ts';
 import { ENV_HELP, envCommand } from './envCommand.ts';
 import { CONFIG_HELP, configCommand } from './configCommand.ts';
+import {
+  STACK_HELP,
+  downCommand,
+  restoreCommand,
+  snapshotCommand,
+  statusCommand,
+  upCommand,
+} from './stackCommands.ts';
 
 const HELP = `firebreak — a checkout that never loses or double-charges a payment, and the drills that prove it
 
@@ -17,6 +25,8 @@ ${DLQ_HELP}
 ${ENV_HELP}
 
 ${CONFIG_HELP}
+
+${STACK_HELP}
 
 firebreak help     this text
 `;
@@ -32,6 +42,16 @@ async function main(argv: string[]): Promise<number> {
       return envCommand(rest);
     case 'config':
       return configCommand(rest);
+    case 'up':
+      return upCommand(rest);
+    case 'status':
+      return statusCommand(rest);
+    case 'down':
+      return downCommand(rest);
+    case 'snapshot':
+      return snapshotCommand(rest);
+    case 'restore':
+      return restoreCommand(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -93,7 +93,9 @@ export class BackupSession {
    * complete file; returns the segment that was current.
    */
   async switchWal(): Promise<string> {
-    const { rows } = await this.client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    const { rows } = await this.client.query<{ lsn: string }>(
+      'SELECT pg_current_wal_insert_lsn()::text AS lsn',
+    );
     const file = await this.walFileOf(rows[0]!.lsn);
     await this.client.query('SELECT pg_switch_wal()');
     return file;
@@ -112,7 +114,9 @@ export class BackupSession {
 export async function walFilesBetween(pgWalDir: string, first: string, last: string): Promise<string[]> {
   const names = await readdir(pgWalDir);
   const tli = first.slice(0, 8);
-  const segments = names.filter((n) => WAL_SEGMENT.test(n) && n.slice(0, 8) === tli && n >= first && n <= last);
+  const segments = names.filter(
+    (n) => WAL_SEGMENT.test(n) && n.slice(0, 8) === tli && n >= first && n <= last,
+  );
   const expected = segmentCount(first, last);
   if (segments.length !== expected)
     throw new Error(
@@ -123,7 +127,8 @@ export async function walFilesBetween(pgWalDir: string, first: string, last: str
 
 /** How many 16 MB segments from `first` to `last` inclusive (names: timeline, log, seg; 256 segs per log). */
 function segmentCount(first: string, last: string): number {
-  const index = (name: string) => Number.parseInt(name.slice(8, 16), 16) * 256 + Number.parseInt(name.slice(16), 16);
+  const index = (name: string) =>
+    Number.parseInt(name.slice(8, 16), 16) * 256 + Number.parseInt(name.slice(16), 16);
   return index(last) - index(first) + 1;
 }
 

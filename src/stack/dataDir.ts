@@ -12,7 +12,7 @@
 // pg_basebackup does: WAL replay from the backup's start rewrites those pages.
 
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chown, lstat, mkdir, readdir, stat } from 'node:fs/promises';
+import { chown, lstat, mkdir, readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -138,19 +138,5 @@ export async function copyDataDir(
       );
     }
     if (owner) await chown(dest, owner.uid, owner.gid);
-  }
-}
-
-/** Total bytes of the listed files. */
-export function dataDirBytes(entries: readonly DataDirEntry[]): number {
-  return entries.reduce((n, e) => n + e.size, 0);
-}
-
-/** True when the path exists and is a directory. */
-export async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
   }
 }

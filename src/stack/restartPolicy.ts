@@ -43,7 +43,10 @@ export class CrashLoop {
   crashed(now: number): number {
     if (this.upSince !== undefined && now - this.upSince >= this.policy.resetAfterMs) this.streak = 0;
     this.upSince = undefined;
-    const delay = Math.min(this.policy.maxDelayMs, this.policy.initialDelayMs * 2 ** Math.min(this.streak, 30));
+    const delay = Math.min(
+      this.policy.maxDelayMs,
+      this.policy.initialDelayMs * 2 ** Math.min(this.streak, 30),
+    );
     this.streak++;
     return delay;
   }

@@ -53,7 +53,10 @@ export const standbyAppName = (name: string) => name.replace(/[^a-z0-9_]/gi, '_'
  * Clones the running primary into a new server and starts it as a streaming
  * standby; resolves once the primary reports it streaming.
  */
-export async function startStandby(primary: PostgresServer, options: StandbyOptions): Promise<PostgresServer> {
+export async function startStandby(
+  primary: PostgresServer,
+  options: StandbyOptions,
+): Promise<PostgresServer> {
   const appName = standbyAppName(options.name);
   await withClient(primary.url(), async (c) => {
     await c.query(
@@ -74,13 +77,18 @@ export async function startStandby(primary: PostgresServer, options: StandbyOpti
       const wal = await walFilesBetween(pgWal, session.startWalFile, stop.stopWalFile);
       await copyWalFiles(wal, pgWal, join(standby.dataDir, 'pg_wal'), owner);
       await writeOwned(join(standby.dataDir, 'backup_label'), stop.label, owner);
-      if (stop.tablespaceMap) await writeOwned(join(standby.dataDir, 'tablespace_map'), stop.tablespaceMap, owner);
+      if (stop.tablespaceMap)
+        await writeOwned(join(standby.dataDir, 'tablespace_map'), stop.tablespaceMap, owner);
     } finally {
       await session.close();
     }
     await writeOwned(join(standby.dataDir, 'standby.signal'), '', owner);
     const conninfo = `host=127.0.0.1 port=${primary.port} user=postgres password=firebreak application_name=${appName}`;
-    await rewriteAutoConf(standby.dataDir, [`primary_conninfo = '${conninfo}'`, `primary_slot_name = '${options.slot}'`], owner);
+    await rewriteAutoConf(
+      standby.dataDir,
+      [`primary_conninfo = '${conninfo}'`, `primary_slot_name = '${options.slot}'`],
+      owner,
+    );
     await standby.resume();
     await waitFor(
       `standby ${options.name} to stream from the primary`,
@@ -114,14 +122,18 @@ async function rewriteAutoConf(
   owner?: { uid: number; gid: number },
 ): Promise<void> {
   const path = join(dataDir, 'postgresql.auto.conf');
-  const kept = (await readFile(path, 'utf8').catch(() => '')).split('\n').filter((l) => l && !PER_SERVER.test(l));
+  const kept = (await readFile(path, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter((l) => l && !PER_SERVER.test(l));
   await writeOwned(path, `${[...kept, ...lines].join('\n')}\n`, owner);
 }
 
 /** Makes every commit on the primary wait for the named standby's flush. */
 export async function setSynchronousStandby(primary: PostgresServer, appName: string): Promise<void> {
   await withClient(primary.url(), async (c) => {
-    await c.query(`ALTER SYSTEM SET synchronous_standby_names = ${pg.escapeLiteral(pg.escapeIdentifier(appName))}`);
+    await c.query(
+      `ALTER SYSTEM SET synchronous_standby_names = ${pg.escapeLiteral(pg.escapeIdentifier(appName))}`,
+    );
     await c.query('SELECT pg_reload_conf()');
   });
 }
@@ -147,7 +159,9 @@ export async function promoteStandby(standby: PostgresServer): Promise<Promotion
     for (const setting of ['synchronous_standby_names', 'primary_conninfo', 'primary_slot_name'])
       await c.query(`ALTER SYSTEM RESET ${setting}`);
     await c.query('SELECT pg_reload_conf()');
-    const tl = await c.query<{ tli: string }>('SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) AS tli');
+    const tl = await c.query<{ tli: string }>(
+      'SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) AS tli',
+    );
     return { timeline: Number.parseInt(tl.rows[0]!.tli, 16) };
   });
 }

@@ -26,6 +26,7 @@ import { SeededRandom } from '../util/seededRandom.ts';
 import type { PostgresServer } from './postgresServer.ts';
 import { CrashLoop, RestartPolicy } from './restartPolicy.ts';
 import type { ServiceProcess } from './serviceProcess.ts';
+import { StoreEntry } from './snapshot/manifest.ts';
 import { procOf, writeState, type Component, type StackState } from './stackState.ts';
 
 export const SupervisorConfig = z.object({
@@ -42,6 +43,8 @@ export const SupervisorConfig = z.object({
       snapshot: z.string(),
       ledgerRoot: z.string(),
       queueRoot: z.string(),
+      /** The manifest's stores: restore points and the row counts to find. */
+      stores: z.array(StoreEntry),
     })
     .optional(),
 });
@@ -119,7 +122,10 @@ export class StackSupervisor {
       const policy =
         name === 'ledger'
           ? // Failover is what the standby is for: start at once, not after a second.
-            { ...this.config.restartPolicy, initialDelayMs: Math.min(100, this.config.restartPolicy.initialDelayMs) }
+            {
+              ...this.config.restartPolicy,
+              initialDelayMs: Math.min(100, this.config.restartPolicy.initialDelayMs),
+            }
           : this.config.restartPolicy;
       b = { restarts: 0, lastExit: null, state: 'running', nextRestartAt: null, loop: new CrashLoop(policy) };
       b.loop.started(Date.now());
@@ -162,7 +168,7 @@ export class StackSupervisor {
         this.logger.warn({ failover: result }, `ledger failover (${result.mode}) done`);
         if (this.stack.ledgerServer !== primary) this.watchLedgerPrimary(this.stack.ledgerServer!);
         if (result.mode === 'standby' && this.config.ledgerStandby)
-          this.recover('ledger-standby', { code: null, signal: null }, () => this.rebuildStandby());
+          this.recover('ledger-standby', null, () => this.rebuildStandby());
       });
     });
   }
@@ -186,12 +192,12 @@ export class StackSupervisor {
    */
   private recover(
     name: string,
-    exit: { code: number | null; signal: string | null },
+    exit: { code: number | null; signal: string | null } | null,
     action: () => Promise<void>,
   ): void {
     if (this.stopping) return;
     const b = this.book(name);
-    b.lastExit = { code: exit.code, signal: exit.signal, at: new Date().toISOString() };
+    if (exit) b.lastExit = { code: exit.code, signal: exit.signal, at: new Date().toISOString() };
     if (this.recovering.has(name)) return;
     this.recovering.add(name);
     this.logger.warn({ component: name, exit }, `${name} exited; recovering`);
@@ -214,7 +220,6 @@ export class StackSupervisor {
             await this.persist();
             return;
           } catch (err) {
-            b.lastExit = { ...b.lastExit!, at: new Date().toISOString() };
             this.logger.error({ component: name, err }, `${name} did not come back; backing off`);
           }
         }

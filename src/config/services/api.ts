@@ -33,6 +33,7 @@ export const apiConfigSpec: ServiceConfigSpec = {
     }),
     loadShedding: z.strictObject({
       maxEventLoopDelayMs: wholeNumber(50, 10_000, 'ms'),
+      maxInFlight: wholeNumber(1, 100_000, 'requests'),
     }),
   }),
   envVars: [
@@ -48,6 +49,7 @@ export const apiConfigSpec: ServiceConfigSpec = {
     { env: 'API_STORE_TIMEOUT_MS', path: ['tunables', 'http', 'storeTimeoutMs'] },
     { env: 'API_RETRY_AFTER_SEC', path: ['tunables', 'http', 'retryAfterSec'] },
     { env: 'API_MAX_EVENT_LOOP_DELAY_MS', path: ['tunables', 'loadShedding', 'maxEventLoopDelayMs'] },
+    { env: 'API_MAX_IN_FLIGHT', path: ['tunables', 'loadShedding', 'maxInFlight'] },
   ],
   refine(doc, ctx) {
     refineQueueBackendBindings(doc, ctx);

@@ -99,9 +99,13 @@ export async function readManifest(dir: string): Promise<Manifest> {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw fbError('FB_SNAPSHOT_CORRUPT', `${MANIFEST_FILE} in ${dir} is not valid JSON. Nothing was restored.`, {
-      cause: err,
-    });
+    throw fbError(
+      'FB_SNAPSHOT_CORRUPT',
+      `${MANIFEST_FILE} in ${dir} is not valid JSON. Nothing was restored.`,
+      {
+        cause: err,
+      },
+    );
   }
   if ((json as { format?: unknown } | null)?.format !== FORMAT)
     throw fbError(

@@ -81,7 +81,12 @@ export class PackWriter {
   }
 
   /** Adds a file of exactly `size` bytes read from `content` (which must yield exactly that many). */
-  async addFile(path: string, mode: number, size: number, content: AsyncIterable<Buffer>): Promise<void> {
+  async addFile(
+    path: string,
+    mode: number,
+    size: number,
+    content: AsyncIterable<Buffer> | Iterable<Buffer>,
+  ): Promise<void> {
     await this.header({ p: path, t: 'f', m: mode, s: size });
     const sum = createHash('sha256');
     let n = 0;
@@ -95,9 +100,7 @@ export class PackWriter {
   }
 
   async addBuffer(path: string, mode: number, data: Buffer): Promise<void> {
-    await this.addFile(path, mode, data.length, (async function* () {
-      yield data;
-    })());
+    await this.addFile(path, mode, data.length, [data]);
   }
 
   async finish(): Promise<PackSummary> {
@@ -124,9 +127,13 @@ export class PackWriter {
 }
 
 const corrupt = (file: string, what: string, cause?: unknown) =>
-  fbError('FB_SNAPSHOT_CORRUPT', `${file}: ${what}. Nothing was restored; use another copy of the snapshot.`, {
-    cause,
-  });
+  fbError(
+    'FB_SNAPSHOT_CORRUPT',
+    `${file}: ${what}. Nothing was restored; use another copy of the snapshot.`,
+    {
+      cause,
+    },
+  );
 
 /** SHA-256 of a whole file, hex, and its size. */
 export async function fileSha256(path: string): Promise<{ sha256: string; bytes: number }> {
@@ -218,7 +225,11 @@ export async function extractPack(o: {
     try {
       last = decipher.final();
     } catch (err) {
-      throw corrupt(o.label, 'AES-256-GCM authentication tag does not match (wrong key or changed file)', err);
+      throw corrupt(
+        o.label,
+        'AES-256-GCM authentication tag does not match (wrong key or changed file)',
+        err,
+      );
     }
     if (last.length) yield last;
   }
@@ -282,5 +293,6 @@ function safeRelative(p: string): boolean {
 
 /** An entry target that puts paths under `prefix/` into `dir`. */
 export function under(prefix: string, dir: string): EntryTarget {
-  return (p) => (p === prefix ? dir : p.startsWith(`${prefix}/`) ? join(dir, p.slice(prefix.length + 1)) : undefined);
+  return (p) =>
+    p === prefix ? dir : p.startsWith(`${prefix}/`) ? join(dir, p.slice(prefix.length + 1)) : undefined;
 }

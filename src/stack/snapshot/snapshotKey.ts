@@ -35,17 +35,24 @@ export function parseKey(text: string, from: string): Buffer {
 }
 
 /** The master key from --key-file, else from FIREBREAK_SNAPSHOT_KEY. */
-export async function loadKey(keyFile: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Buffer> {
+export async function loadKey(
+  keyFile: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Buffer> {
   if (keyFile !== undefined) {
     let text: string;
     try {
       if (!(await stat(keyFile)).isFile()) throw new Error('not a file');
       text = await readFile(keyFile, 'utf8');
     } catch (err) {
-      throw fbError('FB_SNAPSHOT_KEY_INVALID', `--key-file ${keyFile} cannot be read: ${(err as Error).message}.`, {
-        cause: err,
-        field: '--key-file',
-      });
+      throw fbError(
+        'FB_SNAPSHOT_KEY_INVALID',
+        `--key-file ${keyFile} cannot be read: ${(err as Error).message}.`,
+        {
+          cause: err,
+          field: '--key-file',
+        },
+      );
     }
     return parseKey(text, `--key-file ${keyFile}`);
   }

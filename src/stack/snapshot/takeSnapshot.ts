@@ -33,7 +33,14 @@ import { fbError } from '../../errors/index.ts';
 import { BackupSession, walFilesBetween } from '../baseBackup.ts';
 import { listDataDir, readFixedSize } from '../dataDir.ts';
 import type { Component, StackState } from '../stackState.ts';
-import { FORMAT, signManifest, writeManifest, type Manifest, type PackEntry, type StoreEntry } from './manifest.ts';
+import {
+  FORMAT,
+  signManifest,
+  writeManifest,
+  type Manifest,
+  type PackEntry,
+  type StoreEntry,
+} from './manifest.ts';
 import { PackWriter } from './pack.ts';
 import { deriveKeys, type SnapshotKeys } from './snapshotKey.ts';
 
@@ -78,15 +85,17 @@ export async function countAtRestorePoint(
       try {
         await client.query('BEGIN');
         await client.query(`SET LOCAL lock_timeout = '10s'`);
-        if (tables.length) await client.query(`LOCK TABLE ${tables.map((t) => t.name).join(', ')} IN SHARE MODE`);
+        if (tables.length)
+          await client.query(`LOCK TABLE ${tables.map((t) => t.name).join(', ')} IN SHARE MODE`);
         const rowCounts: Record<string, string> = {};
         for (const t of tables) {
           const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.name}`);
           rowCounts[t.name] = rows[0]!.n;
         }
-        const { rows } = await client.query<{ lsn: string }>('SELECT pg_create_restore_point($1)::text AS lsn', [
-          restorePoint,
-        ]);
+        const { rows } = await client.query<{ lsn: string }>(
+          'SELECT pg_create_restore_point($1)::text AS lsn',
+          [restorePoint],
+        );
         await client.query('COMMIT');
         return { rowCounts, lsn: rows[0]!.lsn };
       } catch (err) {
@@ -108,7 +117,10 @@ async function snapshotStore(
 ): Promise<{ store: StoreEntry; pack: PackEntry }> {
   if (!c.dataDir || !c.database) throw new Error(`state has no data directory for ${c.name}`);
   const dataDir = c.dataDir;
-  const session = await BackupSession.begin(withDatabase(c.probe, 'postgres'), `firebreak snapshot ${id} ${role}`);
+  const session = await BackupSession.begin(
+    withDatabase(c.probe, 'postgres'),
+    `firebreak snapshot ${id} ${role}`,
+  );
   const pack = new PackWriter(join(outDir, `${role}.fbpack`), keys.enc, `${id}/${role}`);
   try {
     for (const e of await listDataDir(dataDir)) {
@@ -117,7 +129,8 @@ async function snapshotStore(
     }
     const stop = await session.stop();
     await pack.addBuffer('data/backup_label', 0o600, Buffer.from(stop.label));
-    if (stop.tablespaceMap) await pack.addBuffer('data/tablespace_map', 0o600, Buffer.from(stop.tablespaceMap));
+    if (stop.tablespaceMap)
+      await pack.addBuffer('data/tablespace_map', 0o600, Buffer.from(stop.tablespaceMap));
     const restorePoint = `firebreak-${id}-${role}`;
     const { rowCounts } = await countAtRestorePoint(c.probe, restorePoint);
     const lastWal = await session.switchWal();
@@ -163,7 +176,12 @@ function packEntry(role: PackEntry['role'], s: Awaited<ReturnType<PackWriter['fi
 }
 
 /** The provider's record (whole lines only: a line being appended is left out) and the stack's settings. */
-async function snapshotProvider(state: StackState, outDir: string, id: string, keys: SnapshotKeys): Promise<PackEntry> {
+async function snapshotProvider(
+  state: StackState,
+  outDir: string,
+  id: string,
+  keys: SnapshotKeys,
+): Promise<PackEntry> {
   const pack = new PackWriter(join(outDir, 'provider.fbpack'), keys.enc, `${id}/provider`);
   try {
     const settings: StackSettings = {
@@ -195,7 +213,7 @@ async function postgresVersion(url: string): Promise<string> {
   client.on('error', () => {});
   await client.connect();
   try {
-    return (await client.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
+    return (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
   } finally {
     await client.end().catch(() => {});
   }
@@ -215,7 +233,9 @@ export async function takeSnapshot(o: {
 }): Promise<SnapshotResult> {
   const existing = await readdir(o.outDir).catch(() => undefined);
   if (existing && existing.length > 0)
-    throw fbError('FB_USAGE', `snapshot directory ${o.outDir} is not empty; name a new one.`, { field: '--out' });
+    throw fbError('FB_USAGE', `snapshot directory ${o.outDir} is not empty; name a new one.`, {
+      field: '--out',
+    });
   const find = (name: string) => {
     const c = o.state.components.find((x) => x.name === name);
     if (!c) throw fbError('FB_STACK_STATE_INVALID', `the stack's state has no ${name} component`);
