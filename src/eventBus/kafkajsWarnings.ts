@@ -11,7 +11,7 @@ const host = process as unknown as Record<symbol, boolean>;
 if (!host[installed]) {
   host[installed] = true;
   const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  process.emitWarning = (warning: string | Error, ...rest: unknown[]) => {
     const first = rest[0];
     const type =
       typeof warning === 'string'
@@ -21,5 +21,5 @@ if (!host[installed]) {
         : warning.name;
     if (type === 'TimeoutNegativeWarning' && new Error().stack?.includes('kafkajs')) return;
     emitWarning(warning, ...rest);
-  });
+  };
 }
