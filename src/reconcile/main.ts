@@ -6,12 +6,11 @@
 // is enough: a pass reads the whole ledger.
 
 import { hostname } from 'node:os';
-import Fastify from 'fastify';
 import pino from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { envInt, envUrl, parseEnv } from '../config/env.ts';
-import { isFirebreakError } from '../errors/index.ts';
+import { probe, runServiceMain, startAdminListener, stopOnSignals } from '../stack/serviceMain.ts';
 import { startServiceFence } from '../guardrails/fence/index.ts';
 import { Ledger } from '../ledger/index.ts';
 import { ProviderRecordClient } from './providerRecord.ts';
@@ -80,50 +79,20 @@ async function main(): Promise<void> {
   });
 
   // Liveness never checks dependencies; readiness does (the ledger; the provider is read by the passes).
-  const admin = Fastify({ logger: false });
-  admin.get('/livez', () => ({ status: 'ok' }));
-  admin.get('/readyz', async (_req, reply) => {
-    try {
-      await ledger.ping();
-    } catch (err) {
-      return reply.code(503).send({ status: 'not_ready', reason: `ledger: ${(err as Error).message}` });
-    }
-    return { status: 'ready' };
+  const { admin, adminPort } = await startAdminListener({
+    host: env.RECONCILER_HOST,
+    port: env.RECONCILER_ADMIN_PORT,
+    registry,
+    notReady: () => probe('ledger', () => ledger.ping()),
   });
-  admin.get('/metrics', async (_req, reply) =>
-    reply.type(registry.contentType).send(await registry.metrics()),
-  );
-  await admin.listen({ host: env.RECONCILER_HOST, port: env.RECONCILER_ADMIN_PORT });
-  const address = admin.server.address();
-  const adminPort = typeof address === 'object' && address ? address.port : env.RECONCILER_ADMIN_PORT;
 
   reconciler.start();
   logger.info({ adminPort, intervalMs: env.RECONCILER_INTERVAL_MS }, 'reconciler started');
   process.send?.({ type: 'ready', adminPort });
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'reconciler stopping');
-    void (async () => {
-      await reconciler.stop();
-      await Promise.allSettled([admin.close(), ledger.close()]);
-      logger.info('reconciler stopped');
-      process.disconnect?.();
-    })();
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  // A parent that started us over IPC and died (a crashed test runner or drill) must not leave us running.
-  if (process.send) process.once('disconnect', () => stop('parent disconnected'));
+  stopOnSignals(logger, 'reconciler', async () => {
+    await reconciler.stop();
+    await Promise.allSettled([admin.close(), ledger.close()]);
+  });
 }
 
-main().catch((err: unknown) => {
-  if (isFirebreakError(err)) {
-    process.stderr.write(`${err.code}: ${err.message}\n`);
-    process.exit(2);
-  }
-  pino().fatal({ err }, 'reconciler failed to start');
-  process.exit(1);
-});
+runServiceMain('reconciler', main);

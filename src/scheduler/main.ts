@@ -4,12 +4,11 @@
 // SIGTERM finishes the run in progress and exits. Any number may run at once:
 // they split the due schedules between them (see scheduler.ts).
 
-import Fastify from 'fastify';
 import pino from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { envInt, envUrl, parseEnv } from '../config/env.ts';
-import { isFirebreakError } from '../errors/index.ts';
+import { probe, runServiceMain, startAdminListener, stopOnSignals } from '../stack/serviceMain.ts';
 import { startServiceFence } from '../guardrails/fence/index.ts';
 import { Ledger } from '../ledger/index.ts';
 import {
@@ -104,73 +103,45 @@ async function main(): Promise<void> {
   });
 
   // Liveness never checks dependencies; readiness does (both stores).
-  const admin = Fastify({ logger: false });
-  admin.get('/livez', () => ({ status: 'ok' }));
-  admin.get('/readyz', async (_req, reply) => {
-    try {
-      await ledger.ping();
-    } catch (err) {
-      return reply.code(503).send({ status: 'not_ready', reason: `ledger: ${(err as Error).message}` });
-    }
-    try {
-      await queue.stats();
-    } catch (err) {
-      return reply.code(503).send({ status: 'not_ready', reason: `queue: ${(err as Error).message}` });
-    }
-    return { status: 'ready' };
-  });
-  const controlKey = env.SCHEDULER_CLOCK_CONTROL_KEY;
-  if (controlKey !== undefined) {
-    admin.put('/v1/admin/clock', async (request, reply) => {
-      if (request.headers['x-control-key'] !== controlKey)
-        return reply
-          .code(401)
-          .send({ error: { code: 'FB_UNAUTHENTICATED', message: 'x-control-key is missing or wrong.' } });
-      const parsed = ClockBody.safeParse(request.body);
-      if (!parsed.success || parsed.data.offsetMs < clockOffsetMs) {
-        const message = parsed.success
-          ? `body.offsetMs must not be below the current offset ${clockOffsetMs}: the clock only moves forward.`
-          : `body.${parsed.error.issues[0]?.path.join('.') || 'offsetMs'} ${parsed.error.issues[0]?.message ?? 'is invalid'}`;
-        return reply.code(400).send({ error: { code: 'FB_INVALID_FIELD', message, field: 'body.offsetMs' } });
+  const { admin, adminPort } = await startAdminListener({
+    host: env.SCHEDULER_HOST,
+    port: env.SCHEDULER_ADMIN_PORT,
+    registry,
+    notReady: async () =>
+      (await probe('ledger', () => ledger.ping())) ?? (await probe('queue', () => queue.stats())),
+    routes: (admin) => {
+      const controlKey = env.SCHEDULER_CLOCK_CONTROL_KEY;
+      if (controlKey !== undefined) {
+        admin.put('/v1/admin/clock', async (request, reply) => {
+          if (request.headers['x-control-key'] !== controlKey)
+            return reply
+              .code(401)
+              .send({ error: { code: 'FB_UNAUTHENTICATED', message: 'x-control-key is missing or wrong.' } });
+          const parsed = ClockBody.safeParse(request.body);
+          if (!parsed.success || parsed.data.offsetMs < clockOffsetMs) {
+            const message = parsed.success
+              ? `body.offsetMs must not be below the current offset ${clockOffsetMs}: the clock only moves forward.`
+              : `body.${parsed.error.issues[0]?.path.join('.') || 'offsetMs'} ${parsed.error.issues[0]?.message ?? 'is invalid'}`;
+            return reply
+              .code(400)
+              .send({ error: { code: 'FB_INVALID_FIELD', message, field: 'body.offsetMs' } });
+          }
+          clockOffsetMs = parsed.data.offsetMs;
+          logger.warn({ clockOffsetMs }, 'scheduler clock moved forward (drill clock control)');
+          return { offsetMs: clockOffsetMs, now: new Date(Date.now() + clockOffsetMs).toISOString() };
+        });
       }
-      clockOffsetMs = parsed.data.offsetMs;
-      logger.warn({ clockOffsetMs }, 'scheduler clock moved forward (drill clock control)');
-      return { offsetMs: clockOffsetMs, now: new Date(Date.now() + clockOffsetMs).toISOString() };
-    });
-  }
-  admin.get('/metrics', async (_req, reply) =>
-    reply.type(registry.contentType).send(await registry.metrics()),
-  );
-  await admin.listen({ host: env.SCHEDULER_HOST, port: env.SCHEDULER_ADMIN_PORT });
-  const address = admin.server.address();
-  const adminPort = typeof address === 'object' && address ? address.port : env.SCHEDULER_ADMIN_PORT;
+    },
+  });
 
   scheduler.start();
   logger.info({ adminPort, intervalMs: env.SCHEDULER_INTERVAL_MS }, 'renewal scheduler started');
   process.send?.({ type: 'ready', adminPort });
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'renewal scheduler stopping');
-    void (async () => {
-      // A run cut short is harmless (claimed-but-unsent attempts are sent by the next run), but let it finish.
-      await scheduler.stop();
-      await Promise.allSettled([admin.close(), queue.close(), ledger.close()]);
-      logger.info('renewal scheduler stopped');
-      process.disconnect?.();
-    })();
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  stopOnSignals(logger, 'renewal scheduler', async () => {
+    // A run cut short is harmless (claimed-but-unsent attempts are sent by the next run), but let it finish.
+    await scheduler.stop();
+    await Promise.allSettled([admin.close(), queue.close(), ledger.close()]);
+  });
 }
 
-main().catch((err: unknown) => {
-  if (isFirebreakError(err)) {
-    process.stderr.write(`${err.code}: ${err.message}\n`);
-    process.exit(2);
-  }
-  pino().fatal({ err }, 'renewal scheduler failed to start');
-  process.exit(1);
-});
+runServiceMain('renewal scheduler', main);

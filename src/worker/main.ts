@@ -2,12 +2,11 @@
 // environment variables; serves /livez, /readyz and /metrics on its own
 // loopback admin port; reports { type: 'ready', adminPort } over IPC.
 
-import Fastify from 'fastify';
 import pino from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { envInt, envUrl, parseEnv } from '../config/env.ts';
-import { isFirebreakError } from '../errors/index.ts';
+import { probe, runServiceMain, startAdminListener, stopOnSignals } from '../stack/serviceMain.ts';
 import { startServiceFence } from '../guardrails/fence/index.ts';
 import { PostgresIntake } from '../intake/PostgresIntake.ts';
 import { Ledger } from '../ledger/index.ts';
@@ -82,48 +81,20 @@ async function main(): Promise<void> {
   });
 
   // Liveness never checks dependencies; readiness does.
-  const admin = Fastify({ logger: false });
-  admin.get('/livez', () => ({ status: 'ok' }));
-  admin.get('/readyz', async (_req, reply) => {
-    try {
-      await ledger.ping();
-      return { status: 'ready' };
-    } catch (err) {
-      return reply.code(503).send({ status: 'not_ready', reason: `ledger: ${(err as Error).message}` });
-    }
+  const { admin, adminPort } = await startAdminListener({
+    host: env.WORKER_HOST,
+    port: env.WORKER_ADMIN_PORT,
+    registry,
+    notReady: () => probe('ledger', () => ledger.ping()),
   });
-  admin.get('/metrics', async (_req, reply) =>
-    reply.type(registry.contentType).send(await registry.metrics()),
-  );
-  await admin.listen({ host: env.WORKER_HOST, port: env.WORKER_ADMIN_PORT });
-  const address = admin.server.address();
-  const adminPort = typeof address === 'object' && address ? address.port : env.WORKER_ADMIN_PORT;
 
   worker.start();
   logger.info({ adminPort, concurrency: env.WORKER_CONCURRENCY }, 'payment worker started');
   process.send?.({ type: 'ready', adminPort });
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'payment worker stopping');
-    void (async () => {
-      await worker.stop();
-      await Promise.allSettled([admin.close(), queue.close(), intake.close(), ledger.close()]);
-      logger.info('payment worker stopped');
-      process.disconnect?.();
-    })();
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  stopOnSignals(logger, 'payment worker', async () => {
+    await worker.stop();
+    await Promise.allSettled([admin.close(), queue.close(), intake.close(), ledger.close()]);
+  });
 }
 
-main().catch((err: unknown) => {
-  if (isFirebreakError(err)) {
-    process.stderr.write(`${err.code}: ${err.message}\n`);
-    process.exit(2);
-  }
-  pino().fatal({ err }, 'payment worker failed to start');
-  process.exit(1);
-});
+runServiceMain('payment worker', main);
