@@ -67,6 +67,11 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // The command's work is done and reported, and everything it started is stopped. A handle
+    // some library leaves open (once seen: a drill that printed its verdict and then kept a
+    // core busy for an hour) must not keep the command from returning: exit after a grace
+    // period. unref(): when nothing is left, the process exits at once as usual.
+    setTimeout(() => process.exit(code), 5_000).unref();
   },
   (err: unknown) => {
     if (isFirebreakError(err)) {

@@ -211,9 +211,18 @@ test('a checkout the ledger refuses fails alone; the others of its batch commit'
     outcome: { kind: 'captured', captureId: `cap_good_${i}` } as const,
   }));
   // Unknown to the ledger: caught before the statement (no plan) ...
-  const noPlan = { ...good[0]!, message: message(catalog.creators[4]!.id, { planId: randomUUID() }) };
+  const noPlan = {
+    ...good[0]!,
+    message: message(catalog.creators[4]!.id, { planId: randomUUID() }),
+    outcome: { kind: 'captured', captureId: 'cap_no_plan' } as const,
+  };
   // ... and only by the statement itself (no such creator: a foreign key).
-  const noCreator = { ...good[0]!, message: message(randomUUID()) };
+  // Each with its own capture id: a shared one could trip the unique capture id before the foreign key.
+  const noCreator = {
+    ...good[0]!,
+    message: message(randomUUID()),
+    outcome: { kind: 'captured', captureId: 'cap_no_creator' } as const,
+  };
   const settled = await Promise.allSettled([noCreator, ...good, noPlan].map((input) => ledger.commit(input)));
   const reason = (s: PromiseSettledResult<unknown> | undefined) =>
     s?.status === 'rejected' ? String(s.reason) : '';
