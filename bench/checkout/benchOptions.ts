@@ -13,7 +13,7 @@ export const HELP = `Usage: npm run bench -- [options]
                             per second; 1 = plain autocannon overallRate bursts (default 20)
   --connections N           connections per lane (default 2)
   --creators N              creators the checkouts are spread over (queue groups) (default 100)
-  --worker-concurrency N    WORKER_CONCURRENCY of the settle phase (default 64, as deployed)
+  --worker-concurrency N    WORKER_CONCURRENCY of the settle phase (default 96, as deployed)
   --settle-timeout SEC      give up waiting for the ledger after this long (default 600)
   --pgbench-duration SEC    pgbench -T (default 15)
   --pgbench-scale N         pgbench -i -s (default 10)
@@ -71,7 +71,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | null 
         lanes: { type: 'string', default: '20' },
         connections: { type: 'string', default: '2' },
         creators: { type: 'string', default: '100' },
-        'worker-concurrency': { type: 'string', default: '64' },
+        'worker-concurrency': { type: 'string', default: '96' },
         'settle-timeout': { type: 'string', default: '600' },
         'pgbench-duration': { type: 'string', default: '15' },
         'pgbench-scale': { type: 'string', default: '10' },

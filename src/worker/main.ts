@@ -27,7 +27,7 @@ const WorkerEnv = z
     PSP_URL: envUrl,
     WORKER_HOST: z.string().default('127.0.0.1'),
     WORKER_ADMIN_PORT: envInt(0, 65535).default(0),
-    WORKER_CONCURRENCY: envInt(1, 256).default(64),
+    WORKER_CONCURRENCY: envInt(1, 256).default(96),
     QUEUE_VISIBILITY_TIMEOUT_SEC: envInt(1, 43_200).default(300),
     QUEUE_MAX_RECEIVE_COUNT: envInt(1, 1000).default(3),
     PSP_TIMEOUT_MS: envInt(100, 120_000).default(5_000),
