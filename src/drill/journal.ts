@@ -6,6 +6,7 @@
 // the drill started.
 
 import pg from 'pg';
+import { countDeadLetters } from '../audit/queueAudit.ts';
 
 export type MarkEvent = 'phase' | 'inject' | 'heal' | 'recovered' | 'note';
 
@@ -63,11 +64,6 @@ export class RunJournal {
     const queue = new pg.Pool({ connectionString: queueUrl, ...options });
     for (const pool of [ledger, queue]) pool.on('error', () => {});
     this.pools = [ledger, queue];
-    const count = async (pool: pg.Pool, sql: string) =>
-      pool.query<{ n: string }>(sql).then(
-        (r) => Number(r.rows[0]?.n ?? 0),
-        () => null,
-      );
     let busy = false;
     const sample = async () => {
       if (busy) return; // a slow store skips samples rather than piling queries up
@@ -75,8 +71,11 @@ export class RunJournal {
       try {
         const atMs = this.at();
         const [committed, deadLettered] = await Promise.all([
-          count(ledger, 'SELECT count(*) n FROM checkouts'),
-          count(queue, 'SELECT count(*) n FROM queue_message WHERE dead_lettered_at IS NOT NULL'),
+          ledger.query<{ n: string }>('SELECT count(*) n FROM checkouts').then(
+            (r) => Number(r.rows[0]?.n ?? 0),
+            () => null,
+          ),
+          countDeadLetters(queue).catch(() => null),
         ]);
         this.samples.push({
           atMs,

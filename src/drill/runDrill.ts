@@ -20,6 +20,7 @@ import { EmbeddedStack, type ProviderFaults } from './embeddedStack.ts';
 import { planTraffic, sendTraffic, type TrafficResult } from './traffic.ts';
 import { RunJournal, type TimelineMark, type TimelineSample } from './journal.ts';
 import { firstCommitAfter } from './recovery.ts';
+import { scrapeCounter } from '../faults/pipelineProbe.ts';
 import { DEFAULT_CONFIG_DIR, namespaceFile } from '../config/drillRecords.ts';
 import type { EnvironmentName } from '../config/fields.ts';
 import { loadNamespace } from '../config/namespace.ts';
@@ -144,14 +145,6 @@ function percentile(values: number[], p: number): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
   return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 100) / 100;
-}
-
-async function scrapeCounter(url: string, name: string): Promise<number> {
-  const text = await fetch(url, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text());
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(name))
-    .reduce((sum, l) => sum + Number(l.split(' ').at(-1) ?? 0), 0);
 }
 
 async function serverVersion(url: string): Promise<string> {
@@ -419,10 +412,11 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       stack.ledgerUrl,
       new Date(Date.now() + stack.schedulerClockOffsetMs),
     );
-    const redeliveries = await scrapeCounter(
-      `http://127.0.0.1:${String(stack.worker?.ready.adminPort)}/metrics`,
-      'checkout_service_retry_count',
-    ).catch(() => -1);
+    const redeliveries =
+      (await scrapeCounter(
+        `http://127.0.0.1:${String(stack.worker?.ready.adminPort)}/metrics`,
+        'checkout_service_retry_count',
+      )) ?? -1;
     const postgresVersion = await serverVersion(stack.ledgerUrl);
     const { verdict, violations } = drillVerdict({
       invariants: verdicts,

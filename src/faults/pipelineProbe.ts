@@ -5,7 +5,10 @@
 // than throw, so a scenario can keep sampling through its own fault.
 
 import pg from 'pg';
+import { countDeadLetters } from '../audit/queueAudit.ts';
 import { queueStats } from '../queue/sql/inspectQueue.ts';
+import { waitFor } from '../util/waitFor.ts';
+import { unlessInterrupted } from './interrupt.ts';
 
 export interface PipelineCounts {
   /** Checkouts the ledger committed (charged or declined). */
@@ -50,11 +53,23 @@ export class PipelineProbe {
     return (await this.counts())?.committed ?? null;
   }
 
-  async deadLetters(): Promise<number> {
-    const r = await this.queue.query<{ n: string }>(
-      `SELECT count(*)::text n FROM queue_message WHERE dead_lettered_at IS NOT NULL`,
+  /**
+   * Waits until the ledger holds at least n checkouts, so a fault lands on a
+   * pipeline in motion; rejects when the drill is interrupted. `before` names
+   * the fault in the timeout message ("the kill", "the storm").
+   */
+  async untilCommitted(n: number, before: string, signal: AbortSignal | undefined): Promise<void> {
+    await unlessInterrupted(
+      signal,
+      waitFor(`checkouts to commit before ${before}`, async () => ((await this.committed()) ?? 0) >= n, {
+        timeoutMs: 120_000,
+        intervalMs: 100,
+      }),
     );
-    return Number(r.rows[0]?.n ?? 0);
+  }
+
+  async deadLetters(): Promise<number> {
+    return countDeadLetters(this.queue);
   }
 
   /** Messages waiting or in flight (dead letters excluded). */

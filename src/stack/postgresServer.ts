@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import { arch, platform, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { forgetOnExit, killOnExit, signalAndWait } from './childServers.ts';
 import { freePort } from './freePort.ts';
 
 export interface PostgresServerOptions {
@@ -72,12 +73,6 @@ function runAs(): { uid: number; gid: number } | undefined {
 export function serverFileOwner(): { uid: number; gid: number } | undefined {
   return runAs();
 }
-
-const live = new Set<PostgresServer>();
-// Last resort: a server must not outlive the process that started it.
-process.once('exit', () => {
-  for (const server of live) server.killSync();
-});
 
 export class PostgresServer {
   readonly name: string;
@@ -224,7 +219,7 @@ export class PostgresServer {
     for (let attempt = 1; attempt <= 20; attempt++) {
       try {
         await this.spawnPostmaster();
-        live.add(this);
+        killOnExit(this);
         return;
       } catch (err) {
         lastError = err;
@@ -263,7 +258,7 @@ export class PostgresServer {
     child.stderr.on('data', (chunk: Buffer) => this.onLog(chunk.toString()));
     child.once('exit', (code, signal) => {
       if (this.process !== child) return;
-      live.delete(this);
+      forgetOnExit(this);
       const exit = { code, signal, requested: this.stopping };
       for (const listener of this.exitListeners) listener(exit);
     });
@@ -280,13 +275,9 @@ export class PostgresServer {
   }
 
   private async signal(sig: NodeJS.Signals): Promise<void> {
-    const child = this.process;
-    live.delete(this);
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    this.stopping = true;
-    const exited = once(child, 'exit');
-    child.kill(sig);
-    await exited;
+    forgetOnExit(this);
+    if (this.isRunning) this.stopping = true;
+    await signalAndWait(this.process, sig);
   }
 
   /** Synchronous kill for process exit. */

@@ -3,11 +3,11 @@
 // The pre-started Redis on 6379 is never used: tests and drills own theirs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fbError } from '../errors/index.ts';
+import { forgetOnExit, killOnExit, signalAndWait } from './childServers.ts';
 import { freePort } from './freePort.ts';
 
 export interface RedisServerOptions {
@@ -20,10 +20,6 @@ export interface RedisServerOptions {
 }
 
 const READY = /Ready to accept connections/;
-const live = new Set<RedisServer>();
-process.once('exit', () => {
-  for (const server of live) server.killSync();
-});
 
 export class RedisServer {
   readonly name: string;
@@ -119,7 +115,7 @@ export class RedisServer {
     child.stdout.removeAllListeners('data');
     child.stdout.on('data', (chunk: Buffer) => this.onLog(chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => this.onLog(chunk.toString()));
-    live.add(this);
+    killOnExit(this);
   }
 
   /** SIGKILL, as a crashed host would. */
@@ -133,12 +129,8 @@ export class RedisServer {
   }
 
   private async signal(sig: NodeJS.Signals): Promise<void> {
-    const child = this.process;
-    live.delete(this);
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill(sig);
-    await exited;
+    forgetOnExit(this);
+    await signalAndWait(this.process, sig);
   }
 
   killSync(): void {

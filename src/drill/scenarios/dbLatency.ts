@@ -18,8 +18,7 @@
 import { z } from 'zod';
 import { fbError } from '../../errors/index.ts';
 import { PipelineProbe, unitRandom } from '../../faults/pipelineProbe.ts';
-import { faultDuration, throwIfInterrupted, unlessInterrupted } from '../../faults/interrupt.ts';
-import { waitFor } from '../../util/waitFor.ts';
+import { faultDuration, throwIfInterrupted } from '../../faults/interrupt.ts';
 import type { Scenario, ScenarioContext, ScenarioResult } from './scenario.ts';
 
 export interface DbLatencyOptions {
@@ -81,14 +80,7 @@ export function dbLatencyScenario(fixed?: DbLatencyOptions): Scenario {
         const injectAfterCommits = rng.int(10, 30);
         const faultMs = rng.int(8_000, 12_000);
         const jitterRng = rng.fork('jitter');
-        await unlessInterrupted(
-          ctx.signal,
-          waitFor(
-            'checkouts to commit before the fault',
-            async () => ((await probe.committed()) ?? 0) >= injectAfterCommits,
-            { timeoutMs: 120_000, intervalMs: 100 },
-          ),
-        );
+        await probe.untilCommitted(injectAfterCommits, 'the fault', ctx.signal);
         const deadBefore = await probe.deadLetters();
         // A round trip on the services' path (through the proxy), median of three.
         // Null when the ledger could not be reached at all (another scenario may have killed it).

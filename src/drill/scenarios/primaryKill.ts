@@ -41,14 +41,7 @@ export const primaryKillScenario: Scenario = {
       const killAfterCommits = rng.int(15, 40);
       // Seeded supervisor delay before the restart (a process supervisor notices, then starts it).
       const downMs = rng.int(500, 2_000);
-      await unlessInterrupted(
-        ctx.signal,
-        waitFor(
-          'checkouts to commit before the kill',
-          async () => ((await probe.committed()) ?? 0) >= killAfterCommits,
-          { timeoutMs: 120_000, intervalMs: 100 },
-        ),
-      );
+      await probe.untilCommitted(killAfterCommits, 'the kill', ctx.signal);
       const deadBefore = await probe.deadLetters();
       const dbRetriesBefore = await scrapeCounter(
         workerMetrics(),

@@ -33,14 +33,7 @@ export const providerOutageScenario: Scenario = {
       const injectAfterCommits = rng.int(10, 30);
       const errorsMs = rng.int(4_000, 6_000);
       const outageMs = rng.int(6_000, 9_000);
-      await unlessInterrupted(
-        ctx.signal,
-        waitFor(
-          'checkouts to commit before the fault',
-          async () => ((await probe.committed()) ?? 0) >= injectAfterCommits,
-          { timeoutMs: 120_000, intervalMs: 100 },
-        ),
-      );
+      await probe.untilCommitted(injectAfterCommits, 'the fault', ctx.signal);
       const deadBefore = await probe.deadLetters();
       const errorsBefore = await scrapeCounter(workerMetrics(), 'checkout_worker_provider_errors_total');
       const retriesBefore = await scrapeCounter(

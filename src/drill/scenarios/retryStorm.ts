@@ -67,14 +67,7 @@ export const retryStormScenario: Scenario = {
     const stop = new AbortController();
     storms.set(ctx, stop);
     try {
-      await unlessInterrupted(
-        ctx.signal,
-        waitFor(
-          'checkouts to commit before the storm',
-          async () => ((await probe.committed()) ?? 0) >= stormAfterCommits,
-          { timeoutMs: 120_000, intervalMs: 100 },
-        ),
-      );
+      await probe.untilCommitted(stormAfterCommits, 'the storm', ctx.signal);
       throwIfInterrupted(ctx.signal);
       ctx.mark('inject', `${clients} clients retrying with no backoff for ${(stormMs / 1000).toFixed(1)}s`);
       const storm = await retryStorm({
